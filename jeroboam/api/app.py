@@ -1,0 +1,87 @@
+"""``create_app``: the FastAPI application, built from settings and services."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jeroboam.api.auth.noauth import NoAuth
+from jeroboam.api.errors import error_body, routing_error_body, status_for
+from jeroboam.api.middleware import Authenticator, EdgeMiddleware
+from jeroboam.api.v1 import cluster_templates, root
+from jeroboam.config import Settings
+from jeroboam.errors import JeroboamError
+from jeroboam.services.container import Services
+
+log = logging.getLogger(__name__)
+
+
+def _json(status: int, body: bytes) -> Response:
+    return Response(content=body, status_code=status, media_type="application/json")
+
+
+def make_authenticator(settings: Settings) -> tuple[Authenticator, str | None, bool]:
+    """The authenticator, the WWW-Authenticate URI for 401s, and whether it blocks on I/O."""
+    if settings.auth_strategy == "keystone":
+        from jeroboam.api.auth.keystone import KeystoneAuthenticator
+
+        keystone = settings.keystone_authtoken
+        return KeystoneAuthenticator(keystone), keystone.www_authenticate_uri or keystone.auth_url, True
+    return NoAuth(settings.noauth), None, False
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or Services.build(settings)
+    app = FastAPI(
+        title="Jeroboam (OpenStack Magnum API v1)",
+        version="1.14",
+        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.services = services
+
+    @app.exception_handler(JeroboamError)
+    async def on_error(request: Request, exc: JeroboamError) -> Response:
+        status = status_for(exc)
+        if status == 406:
+            return _json(status, routing_error_body(406, exc.message))
+        return _json(status, error_body(status, exc.message))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        accept_json = getattr(request.state, "accept_json", True)
+        detail = "" if exc.detail in ("Not Found", "Method Not Allowed") else str(exc.detail)
+        return _json(exc.status_code, routing_error_body(exc.status_code, detail, accept_json=accept_json))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _json(400, error_body(400, "Invalid input: " + "; ".join(str(e.get("msg")) for e in exc.errors())))
+
+    app.include_router(root.router)
+    app.include_router(
+        cluster_templates.make_router(
+            lambda r: r.app.state.services.cluster_templates, "clustertemplates", "clustertemplates", "clustertemplates"
+        )
+    )
+    app.include_router(
+        cluster_templates.make_router(
+            lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"
+        )
+    )
+
+    authenticator, www_authenticate, blocking = make_authenticator(settings)
+    app.add_middleware(
+        EdgeMiddleware,
+        authenticator=authenticator,
+        admin_check=services.policy.is_admin,
+        www_authenticate=www_authenticate,
+        blocking_auth=blocking,
+    )
+    return app

@@ -1,0 +1,161 @@
+"""The HTTP edge as one pure-ASGI middleware (cheaper than stacked BaseHTTPMiddleware).
+
+In order: request id → path normalisation → authentication (not for the
+public routes) → microversion negotiation → the app, with a last-resort
+guard that turns any escaped exception into Magnum's 500 body.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jeroboam import errors
+from jeroboam.api.errors import (
+    error_body,
+    keystone_unauthorized_body,
+    routing_error_body,
+    unsupported_version_body,
+)
+from jeroboam.api.versions import VersionHeaderError, parse_version_header
+from jeroboam.context import RequestContext
+from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION, SERVICE_TYPE
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/", "/v1", "/healthcheck", "/v1/openapi.json"})
+TOP_LEVEL = frozenset({"v1", "healthcheck"})
+
+
+class Authenticator(Protocol):
+    def authenticate(self, headers: dict[str, str], request_id: str) -> RequestContext: ...
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def normalise_path(path: str) -> str:
+    """Trailing slashes and a '.json' suffix on the version documents are tolerated; paths
+    outside /v1 are served as if under /v1 (as Magnum does)."""
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    if path in ("/.json", "/v1.json"):
+        path = path[: -len(".json")] or "/"
+    first = path.split("/", 2)[1] if path != "/" else ""
+    if first and first not in TOP_LEVEL:
+        path = "/v1" + path
+    return path
+
+
+async def _send_simple(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    headers = [*headers, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _version_headers(requested: str) -> Headers:
+    return [
+        (b"openstack-api-minimum-version", f"{SERVICE_TYPE} {MIN_VERSION}".encode()),
+        (b"openstack-api-maximum-version", f"{SERVICE_TYPE} {MAX_VERSION}".encode()),
+        (b"openstack-api-version", f"{SERVICE_TYPE} {requested}".encode()),
+        (b"vary", b"OpenStack-API-Version"),
+    ]
+
+
+class EdgeMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        admin_check: Callable[[RequestContext], bool],
+        www_authenticate: str | None = None,
+        blocking_auth: bool = False,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.admin_check = admin_check
+        self.www_authenticate = www_authenticate
+        # A Keystone authenticator may do network I/O: run it off the event loop.
+        self.blocking_auth = blocking_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}"
+        extra: Headers = [(b"x-openstack-request-id", request_id.encode())]
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        try:
+            await self._handle(scope, receive, send, state, extra, request_id)
+        except Exception:
+            log.exception("unexpected error serving %s %s", scope.get("method"), scope.get("path"))
+            # If the response had already started there is nothing more we can send.
+            if not state.get("response_started"):
+                body = error_body(500, "An unexpected error prevented the server from fulfilling your request.")
+                await _send_simple(send, 500, body, extra)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], extra: Headers, request_id: str
+    ) -> None:
+        path = normalise_path(scope["path"])
+        scope["path"] = path
+        scope["raw_path"] = path.encode()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        accept_json = "application/json" in headers.get("accept", "application/json") or headers.get("accept", "") in (
+            "",
+            "*/*",
+        )
+
+        if path not in PUBLIC_PATHS:
+            try:
+                if self.blocking_auth:
+                    context = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, request_id)
+                else:
+                    context = self.authenticator.authenticate(headers, request_id)
+            except errors.UnauthenticatedError:
+                auth_headers = list(extra)
+                if self.www_authenticate:
+                    auth_headers.append((b"www-authenticate", f"Keystone uri='{self.www_authenticate}'".encode()))
+                await _send_simple(send, 401, keystone_unauthorized_body(), auth_headers)
+                return
+            except errors.ServiceUnavailableError as exc:
+                await _send_simple(send, 503, error_body(503, exc.message), extra)
+                return
+            context = _with_admin(context, self.admin_check(context))
+            state["context"] = context
+
+        if path == "/v1" or path.startswith("/v1/"):
+            try:
+                version = parse_version_header(headers.get("openstack-api-version"))
+            except VersionHeaderError as exc:
+                if exc.requested is None:
+                    await _send_simple(send, 406, routing_error_body(406, exc.detail, accept_json=accept_json), extra)
+                else:
+                    body = unsupported_version_body(exc.requested, accept_json=accept_json)
+                    await _send_simple(send, 406, body, extra + _version_headers(str(exc.requested)))
+                return
+            state["api_version"] = version
+            extra = extra + _version_headers(str(version))
+        state["accept_json"] = accept_json
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["response_started"] = True
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _with_admin(context: RequestContext, is_admin: bool) -> RequestContext:
+    if context.is_admin == is_admin:
+        return context
+    return replace(context, is_admin=is_admin)

@@ -1,0 +1,1 @@
+"""Wire schemas: request fields, validation and rendering per resource."""

@@ -1,0 +1,75 @@
+"""``jeroboam up``: the all-in-one server (API + conductor, SQLite, local defaults)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from jeroboam.api.app import create_app
+from jeroboam.cmd.common import add_config_argument, settings_from, setup_logging
+from jeroboam.conductor.heartbeat import Heartbeat
+from jeroboam.db import migrate
+from jeroboam.services.container import Services
+
+log = logging.getLogger("jeroboam")
+
+
+def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
+    endpoint = f"http://{host}:{port}/v1"
+    lines = [
+        f"Jeroboam is listening on http://{host}:{port} (data in {data_dir}, auth {auth}).",
+        "Try it with the OpenStack client:",
+        f"  openstack --os-auth-type none --os-endpoint {endpoint} coe cluster template list",
+        f"  openstack --os-auth-type none --os-endpoint {endpoint} coe cluster template create \\",
+        "      --coe swarm-mode --image jeroboam-node --external-network public --flavor m1.small demo",
+        "Stop it with Ctrl-C (or SIGTERM).",
+    ]
+    return "\n".join(lines)
+
+
+def up(args: argparse.Namespace) -> int:
+    settings = settings_from(args.config, data_dir=args.data_dir)
+    # Flags win over the file and the environment.
+    settings.api.host = args.host or settings.api.host
+    settings.api.port = args.port or settings.api.port
+    setup_logging(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    services = Services.build(settings)
+    migrate.upgrade(services.db.engine)
+    app = create_app(settings, services)
+    heartbeat = Heartbeat(services.db, settings.service.host, settings.service.periodic_interval_max)
+    heartbeat.start()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)
+    )
+    print(
+        usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
+    )
+    try:
+        server.run()
+    finally:
+        heartbeat.stop()
+        services.db.dispose()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jeroboam", description="Jeroboam container infrastructure service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="run the all-in-one server (API + conductor)")
+    up_parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    up_parser.add_argument("--port", type=int, help="listen port (default 9511)")
+    up_parser.add_argument("--data-dir", help="where the SQLite database and generated files live")
+    add_config_argument(up_parser)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up(args)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The one settings object.
+
+Built once by a command (``load_settings``) and passed down; nothing reads the
+environment or a file anywhere else. Sources, strongest first: explicit
+overrides (command-line flags), ``JEROBOAM_<GROUP>__<OPTION>`` environment
+variables, the TOML file, defaults. Group and option names follow Magnum's
+where the concept is the same.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "jeroboam"
+
+
+class ApiSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(9511, ge=1, le=65535, description="Port the API listens on.")
+    max_limit: int = Field(1000, ge=1, description="Largest page a list request returns; also the default page size.")
+    workers: int = Field(1, ge=1, description="API worker processes (jeroboam-api only).")
+
+
+class DatabaseSettings(BaseModel):
+    connection: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the database, e.g. postgresql+psycopg://user@127.0.0.1/jeroboam "
+            "or mysql+pymysql://root@127.0.0.1/jeroboam. Default: SQLite in the data directory."
+        ),
+    )
+    pool_size: int = Field(5, ge=1, description="Connections kept open per process (not SQLite).")
+
+
+class NoauthSettings(BaseModel):
+    default_project_id: str = Field("default", description="Project of a request without X-Project-Id (noauth only).")
+    default_user_id: str = Field("admin", description="User of a request without X-User-Id (noauth only).")
+    default_roles: list[str] = Field(
+        ["admin", "member", "reader"],
+        description="Roles of a request without X-Roles (noauth only).",
+    )
+
+
+class KeystoneAuthtokenSettings(BaseModel):
+    www_authenticate_uri: str | None = Field(
+        None,
+        description="Public Keystone URL advertised in WWW-Authenticate (default: auth_url).",
+    )
+    auth_url: str | None = Field(None, description="Keystone URL used to validate tokens.")
+    username: str | None = Field(None, description="Service user that validates tokens.")
+    password: SecretStr | None = Field(None, description="Password of the service user.")
+    project_name: str = Field("service", description="Project of the service user.")
+    user_domain_name: str = Field("Default", description="Domain of the service user.")
+    project_domain_name: str = Field("Default", description="Domain of the service project.")
+    http_connect_timeout: float = Field(5.0, gt=0, description="Seconds to wait for Keystone before answering 503.")
+    token_cache_size: int = Field(10000, ge=0, description="Validated tokens kept in memory (each until it expires).")
+
+
+class PolicySettings(BaseModel):
+    policy_file: Path | None = Field(None, description="YAML or JSON file whose rules override the built-in defaults.")
+    enforce_new_defaults: bool = Field(True, description="Use the secure role-based defaults (as oslo.policy does).")
+
+
+class QuotaSettings(BaseModel):
+    max_clusters_per_project: int = Field(
+        20, ge=0, description="Clusters a project may own when no quota row says otherwise."
+    )
+
+
+class ClusterTemplateSettings(BaseModel):
+    kubernetes_allowed_network_drivers: list[str] = Field(
+        ["flannel", "calico"],
+        description="Network drivers allowed in kubernetes templates ('all' allows every supported one).",
+    )
+    kubernetes_default_network_driver: str = Field(
+        "flannel", description="Network driver of a kubernetes template that names none."
+    )
+    swarm_allowed_network_drivers: list[str] = Field(
+        ["docker"],
+        description="Network drivers allowed in swarm templates ('all' allows every supported one).",
+    )
+    swarm_default_network_driver: str = Field(
+        "docker", description="Network driver of a swarm template that names none."
+    )
+
+
+class DriversSettings(BaseModel):
+    default_driver: str | None = Field(
+        None, description="Driver of a template that names none, when it supports the template's coe."
+    )
+    disabled_drivers: list[str] = Field([], description="Installed drivers that may not be used.")
+
+
+class FlavorSettings(BaseModel):
+    vcpus: float = Field(..., gt=0, description="CPU limit of a node.")
+    ram: int = Field(..., gt=0, description="Memory limit of a node, MiB.")
+    disk: int = Field(0, ge=0, description="Root disk, GiB (0: the engine's default).")
+
+
+def _default_flavors() -> dict[str, FlavorSettings]:
+    return {
+        "m1.tiny": FlavorSettings(vcpus=0.5, ram=512),
+        "m1.small": FlavorSettings(vcpus=1, ram=1024),
+        "m1.medium": FlavorSettings(vcpus=2, ram=2048),
+    }
+
+
+class DockerDriverSettings(BaseModel):
+    images: dict[str, str] = Field(
+        {"jeroboam-node": "debian"},
+        description="Node images a template may name, each with its os_distro.",
+    )
+    flavors: dict[str, FlavorSettings] = Field(
+        default_factory=_default_flavors, description="Flavors a template may name."
+    )
+    external_networks: list[str] = Field(["public"], description="External networks a template may name.")
+
+
+class SimDriverSettings(BaseModel):
+    images: dict[str, str] = Field(
+        {"jeroboam-node": "debian", "fedora-coreos": "fedora-coreos"},
+        description="Simulated images a template may name, each with its os_distro.",
+    )
+    flavors: dict[str, FlavorSettings] = Field(
+        default_factory=_default_flavors, description="Simulated flavors a template may name."
+    )
+    external_networks: list[str] = Field(["public"], description="Simulated external networks a template may name.")
+
+
+class ServiceSettings(BaseModel):
+    host: str = Field(default_factory=socket.gethostname, description="Name this process reports in mservices.")
+    service_down_time: int = Field(
+        180, ge=1, description="Seconds without a heartbeat after which a conductor is 'down'."
+    )
+    periodic_interval_max: int = Field(
+        60, ge=1, description="Longest spacing of periodic work, and the heartbeat cadence, seconds."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything configurable, grouped as Magnum groups its options."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JEROBOAM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the all-in-one keeps its SQLite database and generated files.",
+    )
+    auth_strategy: Literal["noauth", "keystone"] = Field(
+        "noauth", description="How requests are authenticated: 'noauth' headers or 'keystone' tokens."
+    )
+    debug: bool = Field(False, description="Log at debug level.")
+    api: ApiSettings = ApiSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    noauth: NoauthSettings = NoauthSettings()
+    keystone_authtoken: KeystoneAuthtokenSettings = KeystoneAuthtokenSettings()
+    oslo_policy: PolicySettings = PolicySettings()
+    quotas: QuotaSettings = QuotaSettings()
+    cluster_template: ClusterTemplateSettings = ClusterTemplateSettings()
+    drivers: DriversSettings = DriversSettings()
+    docker: DockerDriverSettings = DockerDriverSettings()
+    sim: SimDriverSettings = SimDriverSettings()
+    service: ServiceSettings = ServiceSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.connection:
+            return self.database.connection
+        return f"sqlite:///{self.data_dir / 'jeroboam.sqlite'}"
+
+
+class ConfigFileError(Exception):
+    """The configuration file cannot be read."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, an optional TOML file, the environment and overrides."""
+    if config_file is None:
+        return Settings(**overrides)
+    if not config_file.is_file():
+        raise ConfigFileError(f"configuration file {config_file} does not exist")
+    bound = type(
+        "FileSettings",
+        (Settings,),
+        {"model_config": SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})},
+    )
+    settings: Settings = bound(**overrides)
+    return settings

@@ -1,0 +1,38 @@
+"""Who is asking: built at the edge from noauth headers or a Keystone token, passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    project_id: str | None
+    user_id: str | None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    request_id: str = ""
+    user_name: str | None = None
+    project_name: str | None = None
+    user_domain_id: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
+    is_admin: bool = False
+
+    def policy_credentials(self) -> dict[str, object]:
+        """What oslo.policy checks rules against."""
+        return {
+            "project_id": self.project_id,
+            "user_id": self.user_id,
+            "roles": sorted(self.roles),
+            "is_admin": self.is_admin,
+        }
+
+    @classmethod
+    def admin(cls, request_id: str = "") -> RequestContext:
+        """A context for internal work (conductor, manage commands) that sees every project."""
+        return cls(
+            project_id=None,
+            user_id=None,
+            roles=frozenset({"admin"}),
+            request_id=request_id,
+            is_admin=True,
+        )

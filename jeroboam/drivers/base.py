@@ -1,0 +1,90 @@
+"""The driver contract: what the service and the conductor may ask of a driver.
+
+Drivers take typed specs from ``jeroboam.domain`` and never touch the database.
+This part of the contract answers questions about the infrastructure a
+template names (images, flavors, networks); the lifecycle part (ensure/delete
+phases) is added with the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from jeroboam.domain.specs import ImageInfo, Provides, TemplateResources
+from jeroboam.errors import InvalidInputError
+
+
+class DriverError(Exception):
+    """A driver could not do what it was asked."""
+
+
+class RetryableError(DriverError):
+    """Try again after ``delay`` seconds."""
+
+    def __init__(self, message: str, delay: float = 5.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(DriverError):
+    """Retrying will not help; the operation fails with this message."""
+
+
+@runtime_checkable
+class Driver(Protocol):
+    name: str
+    provides: Sequence[Provides]
+    volume_drivers: Sequence[str]
+
+    def check_template(self, resources: TemplateResources) -> ImageInfo:
+        """Raise InvalidInputError naming what does not exist; return the image's facts."""
+        ...
+
+
+class Flavor(Protocol):
+    vcpus: float
+    ram: int
+
+
+class CatalogDriver:
+    """Checks template resources against lists from settings (images, flavors, networks)."""
+
+    name = "catalog"
+    provides: Sequence[Provides] = ()
+    volume_drivers: Sequence[str] = ()
+
+    def __init__(
+        self,
+        images: Mapping[str, str],
+        flavors: Mapping[str, Flavor],
+        external_networks: Sequence[str],
+    ) -> None:
+        self.images = dict(images)
+        self.flavors = dict(flavors)
+        self.external_networks = list(external_networks)
+
+    def check_template(self, resources: TemplateResources) -> ImageInfo:
+        if resources.image_id not in self.images:
+            raise InvalidInputError(
+                f"Image {resources.image_id} could not be found. "
+                f"Images of the {self.name} driver: {', '.join(sorted(self.images))}."
+            )
+        for flavor in (resources.flavor_id, resources.master_flavor_id):
+            if flavor is not None and flavor not in self.flavors:
+                raise InvalidInputError(
+                    f"Unable to find flavor {flavor}. "
+                    f"Flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
+                )
+        network = resources.external_network_id
+        if network is not None and network not in self.external_networks:
+            raise InvalidInputError(
+                f"External network {network} could not be found. "
+                f"External networks of the {self.name} driver: {', '.join(self.external_networks)}."
+            )
+        if resources.volume_driver is not None and resources.volume_driver not in self.volume_drivers:
+            raise InvalidInputError(
+                f"Volume driver type {resources.volume_driver} is not supported, expecting a "
+                f"{'/'.join(self.volume_drivers)}/unspecified volume driver."
+            )
+        return ImageInfo(name=resources.image_id, os_distro=self.images[resources.image_id])

@@ -1,0 +1,67 @@
+"""Drivers found by entry point (group ``jeroboam.drivers``) and chosen for a template."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+
+from jeroboam.config import Settings
+from jeroboam.drivers.base import Driver
+from jeroboam.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+GROUP = "jeroboam.drivers"
+
+
+class DriverRegistry:
+    def __init__(self, drivers: dict[str, Driver], default_driver: str | None = None) -> None:
+        self._drivers = drivers
+        self._default = default_driver
+
+    @classmethod
+    def from_entry_points(cls, settings: Settings) -> DriverRegistry:
+        drivers: dict[str, Driver] = {}
+        for entry in entry_points(group=GROUP):
+            if entry.name in settings.drivers.disabled_drivers:
+                continue
+            try:
+                drivers[entry.name] = entry.load()(settings)
+            except Exception:  # a broken plugin must not take the service down
+                log.exception("driver %s could not be loaded; it is not offered", entry.name)
+        return cls(drivers, settings.drivers.default_driver)
+
+    def names(self) -> list[str]:
+        return sorted(self._drivers)
+
+    def get(self, name: str) -> Driver:
+        try:
+            return self._drivers[name]
+        except KeyError:
+            raise InvalidInputError(f"Cluster driver ({name}) not supported.") from None
+
+    def supporting(self, coe: str, server_type: str) -> list[str]:
+        return [
+            name
+            for name, driver in sorted(self._drivers.items())
+            if any(p.coe == coe and p.server_type == server_type for p in driver.provides)
+        ]
+
+    def select(self, coe: str, server_type: str, explicit: str | None) -> Driver:
+        """The driver for a template: the one it names, else the configured default, else the
+        first installed driver (by name) that builds its coe on its server type."""
+        if explicit:
+            driver = self.get(explicit)
+            if not any(p.coe == coe and p.server_type == server_type for p in driver.provides):
+                raise InvalidInputError(
+                    f"Cluster driver ({explicit}) does not support coe {coe} on server type {server_type}."
+                )
+            return driver
+        candidates = self.supporting(coe, server_type)
+        if not candidates:
+            if not any(p.coe == coe for d in self._drivers.values() for p in d.provides):
+                raise InvalidInputError(f"No installed driver supports coe {coe}.")
+            raise InvalidInputError(f"Cluster type ({server_type}, {coe}) not supported.")
+        if self._default in candidates:
+            return self._drivers[self._default]
+        # The real provider before the simulation: docker sorts before sim.
+        return self._drivers[candidates[0]]
