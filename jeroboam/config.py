@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -194,6 +194,19 @@ class Settings(BaseSettings):
         if settings_cls.model_config.get("toml_file"):
             sources.append(TomlConfigSettingsSource(settings_cls))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _keystone_is_complete(self) -> Settings:
+        if self.auth_strategy == "keystone":
+            keystone = self.keystone_authtoken
+            missing = [
+                f"keystone_authtoken.{name}"
+                for name in ("auth_url", "username", "password")
+                if getattr(keystone, name) is None
+            ]
+            if missing:
+                raise ValueError(f"auth_strategy 'keystone' needs {', '.join(missing)}")
+        return self
 
     @property
     def database_url(self) -> str:

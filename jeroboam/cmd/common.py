@@ -28,7 +28,9 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
     except ConfigFileError as exc:
         fail(str(exc))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "") + e["msg"] for e in exc.errors()
+        )
         fail(f"invalid configuration: {problems}")
 
 
