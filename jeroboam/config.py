@@ -141,6 +141,39 @@ class SimDriverSettings(BaseModel):
     external_networks: list[str] = Field(["public"], description="Simulated external networks a template may name.")
 
 
+class ClusterSettings(BaseModel):
+    create_timeout: int = Field(
+        60, ge=1, description="Minutes a cluster create may take when the request names no create_timeout."
+    )
+    update_timeout: int = Field(
+        60, ge=1, description="Minutes an update, resize, upgrade, rotation or nodegroup change may take."
+    )
+    delete_timeout: int = Field(30, ge=1, description="Minutes a delete may take before it is DELETE_FAILED.")
+    seconds_per_minute: float = Field(
+        60.0,
+        gt=0,
+        description="Length of a timeout 'minute' in seconds. Only tests shorten it, to see "
+        "deadlines pass in bounded time.",
+    )
+
+
+class ConductorSettings(BaseModel):
+    workers: int = Field(4, ge=1, description="Clusters one conductor reconciles at the same time.")
+    lease_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long a claim on a cluster lasts unless renewed; a crashed conductor's "
+        "work is taken over after at most this long.",
+    )
+    poll_interval: float = Field(2.0, gt=0, description="Seconds between looks for due work when no wake-up arrives.")
+    health_polling_interval: int = Field(
+        60, description="Seconds between health checks of a complete cluster (negative disables)."
+    )
+    unknown_error_retries: int = Field(
+        3, ge=0, description="Times an unexpected driver error is retried before the operation fails."
+    )
+
+
 class ServiceSettings(BaseModel):
     host: str = Field(default_factory=socket.gethostname, description="Name this process reports in mservices.")
     service_down_time: int = Field(
@@ -180,6 +213,8 @@ class Settings(BaseSettings):
     docker: DockerDriverSettings = DockerDriverSettings()
     sim: SimDriverSettings = SimDriverSettings()
     service: ServiceSettings = ServiceSettings()
+    cluster: ClusterSettings = ClusterSettings()
+    conductor: ConductorSettings = ConductorSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,7 @@ def _json(status: int, body: bytes) -> Response:
 def make_authenticator(settings: Settings) -> tuple[Authenticator, str | None, bool]:
     """The authenticator, the WWW-Authenticate URI for 401s, and whether it blocks on I/O."""
     if settings.auth_strategy == "keystone":
-        from jeroboam.api.auth.keystone import KeystoneAuthenticator
+        from jeroboam.api.auth.token import KeystoneAuthenticator  # noqa: PLC0415 - keystone mode only
 
         keystone = settings.keystone_authtoken
         return KeystoneAuthenticator(keystone), keystone.www_authenticate_uri or keystone.auth_url, True

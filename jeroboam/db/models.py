@@ -138,6 +138,42 @@ class Cluster(TimestampMixin, Base):
     magnum_cert_ref: Mapped[str | None] = mapped_column(String(512))
     generation: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     observed_generation: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # The conductor holding the cluster, until when, and the fencing token of that claim: every
+    # write of a conductor carries its token, so one whose lease was taken over cannot write.
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # When the conductor should look at the cluster next (work to do, a retry, a health check);
+    # periodic work reads only rows that are due, so its cost follows the clusters that changed.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+
+
+class Operation(Base):
+    """One accepted action on a cluster: the audit trail and the unit of work of the engine."""
+
+    __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_cluster_state", "cluster_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    cluster_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    nodegroup_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    # pending -> running -> succeeded | failed; 'superseded' when a delete replaced it.
+    state: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer, nullable=False)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    phase: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class NodeGroup(TimestampMixin, Base):

@@ -44,3 +44,98 @@ class TemplateResources:
 class ImageInfo:
     name: str
     os_distro: str
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    effect: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    vcpus: float
+    ram_mib: int
+
+
+@dataclass(frozen=True)
+class NodeGroupSpec:
+    """The desired state of one set of nodes."""
+
+    uuid: str
+    name: str
+    role: str  # "master" or a worker role
+    node_count: int
+    image: str
+    flavor: str | None
+    labels: dict[str, str]
+    node_labels: dict[str, str]
+    node_taints: tuple[Taint, ...] = ()
+    docker_volume_size: int | None = None
+    # Nodes the user asked to remove first when shrinking (resize nodes_to_remove).
+    nodes_to_remove: tuple[str, ...] = ()
+    max_batch_size: int = 1
+
+    @property
+    def is_master(self) -> bool:
+        return self.role == "master"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The desired state of a cluster, as the conductor hands it to a driver."""
+
+    uuid: str
+    name: str
+    project_id: str
+    coe: str
+    template_id: str
+    labels: dict[str, str]
+    nodegroups: tuple[NodeGroupSpec, ...]
+    generation: int
+    master_lb_enabled: bool = False
+    floating_ip_enabled: bool = True
+    fixed_network: str | None = None
+    fixed_subnet: str | None = None
+    keypair: str | None = None
+    tls_disabled: bool = False
+
+    @property
+    def masters(self) -> tuple[NodeGroupSpec, ...]:
+        return tuple(ng for ng in self.nodegroups if ng.is_master)
+
+    @property
+    def workers(self) -> tuple[NodeGroupSpec, ...]:
+        return tuple(ng for ng in self.nodegroups if not ng.is_master)
+
+
+@dataclass(frozen=True)
+class NodeObservation:
+    name: str
+    address: str | None
+    ready: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class NodeGroupObservation:
+    name: str
+    nodes: tuple[NodeObservation, ...]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [node.address for node in self.nodes if node.address]
+
+
+@dataclass(frozen=True)
+class ClusterObservation:
+    """What a driver sees of a cluster: reachable endpoint and the state of every node."""
+
+    api_address: str | None
+    api_ok: bool
+    nodegroups: tuple[NodeGroupObservation, ...]
+    coe_version: str | None = None
+    container_version: str | None = None
+    api_reason: str = ""

@@ -1,9 +1,17 @@
 """The driver contract: what the service and the conductor may ask of a driver.
 
 Drivers take typed specs from ``jeroboam.domain`` and never touch the database.
-This part of the contract answers questions about the infrastructure a
-template names (images, flavors, networks); the lifecycle part (ensure/delete
-phases) is added with the engine.
+Two parts: template checks (``check_template``, asked by the API's services)
+and the lifecycle (``ensure_*``/``delete_*``/``observe``, called only by the
+conductor). Every lifecycle call is idempotent: the conductor re-runs phases
+after a crash or a retry, so calling one twice with the same spec must leave
+the same result, and deleting something absent succeeds.
+
+Errors: raise ``RetryableError(message, delay)`` for a condition that may pass
+(the conductor tries again after ``delay`` until the operation's deadline) and
+``PermanentError(message)`` when retrying cannot help; the message reaches the
+user in ``status_reason``, so say what failed and what to do. Any other
+exception is treated as retryable a few times, then as permanent.
 """
 
 from __future__ import annotations
@@ -11,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from jeroboam.domain.specs import ImageInfo, Provides, TemplateResources
+from jeroboam.domain.specs import (
+    ClusterObservation,
+    ClusterSpec,
+    ImageInfo,
+    NodeGroupObservation,
+    NodeGroupSpec,
+    Provides,
+    TemplateResources,
+)
 from jeroboam.errors import InvalidInputError
 
 
@@ -39,6 +55,38 @@ class Driver(Protocol):
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         """Raise InvalidInputError naming what does not exist; return the image's facts."""
+        ...
+
+
+@runtime_checkable
+class ClusterDriver(Driver, Protocol):
+    """A driver that can build clusters (the conductor's side of the contract)."""
+
+    def ensure_infrastructure(self, spec: ClusterSpec) -> None:
+        """Networks, volumes and whatever the nodes need before they exist."""
+        ...
+
+    def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:
+        """Make the nodegroup exactly ``nodegroup.node_count`` healthy nodes of its image and flavor
+        (creating, replacing dead ones, removing extra ones, preferring ``nodes_to_remove``; an
+        image change is a rolling replacement, ``max_batch_size`` nodes at a time). Master
+        nodegroups come before workers; workers join the control plane."""
+        ...
+
+    def delete_nodegroup(self, spec: ClusterSpec, name: str) -> None:
+        """Remove every node of nodegroup ``name`` (drained first where the COE allows)."""
+        ...
+
+    def ensure_endpoint(self, spec: ClusterSpec) -> str:
+        """Publish the cluster's API; return ``api_address`` as clients should use it."""
+        ...
+
+    def delete_cluster(self, spec: ClusterSpec) -> None:
+        """Remove everything the driver ever created for the cluster, whatever state it is in."""
+        ...
+
+    def observe(self, spec: ClusterSpec) -> ClusterObservation:
+        """What is there now: endpoint reachability and the state of every node."""
         ...
 
 
