@@ -1,0 +1,81 @@
+"""Wake-ups and notifications through a real RabbitMQ on 127.0.0.1:5672."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from jeroboam.rpc.amqp import AmqpNotifier, AmqpWaker, AmqpWakeSource
+
+URL = os.environ.get("JEROBOAM_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _reachable(), reason="RabbitMQ on 127.0.0.1:5672 is not reachable")
+
+
+def wait_for(predicate: Any, deadline: float = 10.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_wakeup_reaches_every_conductor() -> None:
+    sources = [AmqpWakeSource(URL, f"test-{n}") for n in range(2)]
+    for source in sources:
+        source.start()
+    try:
+        assert all(wait_for(source.connected.is_set) for source in sources)
+        waker = AmqpWaker(URL)
+        waker.wake("0c1b5c9e-0000-4000-8000-000000000001")
+        assert all(source.wait(10) for source in sources)
+        waker.close()
+    finally:
+        for source in sources:
+            source.stop()
+
+
+def test_waking_without_a_broker_does_not_fail() -> None:
+    waker = AmqpWaker("amqp://guest:guest@127.0.0.1:1//")
+    waker.wake("0c1b5c9e-0000-4000-8000-000000000002")  # queued; the failure is logged, not raised
+    waker.close(timeout=0.5)
+
+
+def test_notifications_use_the_openstack_envelope() -> None:
+    exchange = Exchange("magnum", type="topic", durable=False)
+    received: list[dict[str, Any]] = []
+    with Connection(URL) as connection:
+        queue = Queue("jeroboam-test-notifications", exchange, routing_key="notifications.*", exclusive=True)
+        with connection.Consumer(queue, callbacks=[lambda body, msg: (received.append(body), msg.ack())]):
+            notifier = AmqpNotifier(URL, publisher_id="jeroboam.test")
+            notifier.emit("magnum.cluster.create.end", {"cluster_uuid": "u1", "name": "c1"})
+            notifier.emit("magnum.cluster.create.error", {"cluster_uuid": "u1", "reason": "boom"})
+            end = time.monotonic() + 10
+            while len(received) < 2 and time.monotonic() < end:
+                with contextlib.suppress(TimeoutError):
+                    connection.drain_events(timeout=1)
+            notifier.close()
+    assert len(received) == 2
+    first = json.loads(received[0]["oslo.message"])
+    assert received[0]["oslo.version"] == "2.0"
+    assert first["event_type"] == "magnum.cluster.create.end"
+    assert first["priority"] == "INFO"
+    assert first["payload"] == {"cluster_uuid": "u1", "name": "c1"}
+    assert json.loads(received[1]["oslo.message"])["priority"] == "ERROR"
