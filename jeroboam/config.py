@@ -139,6 +139,14 @@ class SimDriverSettings(BaseModel):
         default_factory=_default_flavors, description="Simulated flavors a template may name."
     )
     external_networks: list[str] = Field(["public"], description="Simulated external networks a template may name.")
+    state_dir: Path | None = Field(
+        None,
+        description="Directory of the simulated clusters' state files, shared by every process on the "
+        "machine (default: <data_dir>/sim).",
+    )
+    latency_seconds: float = Field(
+        0.0, ge=0, description="Simulated latency of every lifecycle call, seconds (label sim_latency overrides it)."
+    )
 
 
 class ClusterSettings(BaseModel):
@@ -202,6 +210,11 @@ class Settings(BaseSettings):
         "noauth", description="How requests are authenticated: 'noauth' headers or 'keystone' tokens."
     )
     debug: bool = Field(False, description="Log at debug level.")
+    transport_url: str | None = Field(
+        None,
+        description="Message broker for conductor wake-ups and notifications, e.g. "
+        "rabbit://guest:guest@127.0.0.1:5672/. Without one, conductors find work by polling.",
+    )
     api: ApiSettings = ApiSettings()
     database: DatabaseSettings = DatabaseSettings()
     noauth: NoauthSettings = NoauthSettings()

@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import error_body, routing_error_body, status_for
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
-from jeroboam.api.v1 import cluster_templates, root
+from jeroboam.api.v1 import cluster_templates, federations, mservices, quotas, root, stats
+from jeroboam.api.v1 import clusters as clusters_api
+from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
 from jeroboam.errors import JeroboamError
 from jeroboam.services.container import Services
@@ -27,7 +29,7 @@ def _json(status: int, body: bytes) -> Response:
 def make_authenticator(settings: Settings) -> tuple[Authenticator, str | None, bool]:
     """The authenticator, the WWW-Authenticate URI for 401s, and whether it blocks on I/O."""
     if settings.auth_strategy == "keystone":
-        from jeroboam.api.auth.token import KeystoneAuthenticator  # noqa: PLC0415 - keystone mode only
+        from jeroboam.api.auth.token import KeystoneAuthenticator  # imported only in keystone mode
 
         keystone = settings.keystone_authtoken
         return KeystoneAuthenticator(keystone), keystone.www_authenticate_uri or keystone.auth_url, True
@@ -75,6 +77,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"
         )
     )
+
+    app.include_router(quotas.router)
+    app.include_router(stats.router)
+    app.include_router(mservices.router)
+    app.include_router(federations.router)
+    app.include_router(clusters_api.router)
+    app.include_router(clusters_api.bays_router)
+    app.include_router(nodegroups_api.router)
 
     authenticator, www_authenticate, blocking = make_authenticator(settings)
     app.add_middleware(

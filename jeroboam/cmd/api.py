@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import uvicorn
 
-from jeroboam.cmd.common import add_config_argument, settings_from, setup_logging
+from jeroboam.api.app import create_app
+from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.rpc.amqp import AmqpWaker
+from jeroboam.rpc.wakeup import NullWaker, Waker
+from jeroboam.services.container import Services
+
+CONFIG_ENV = "JEROBOAM_CONFIG_FILE"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     if args.config:
         # Worker processes rebuild the settings from the same file and environment.
-        import os
-
-        os.environ["JEROBOAM_CONFIG_FILE"] = str(args.config)
+        os.environ[CONFIG_ENV] = str(args.config)
     uvicorn.run(
         "jeroboam.cmd.api:app_factory",
         factory=True,
@@ -40,13 +46,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def app_factory() -> object:
-    import os
-    from pathlib import Path
-
-    from jeroboam.api.app import create_app
-
-    config = os.environ.get("JEROBOAM_CONFIG_FILE")
-    return create_app(settings_from(Path(config) if config else None))
+    """Runs in each worker process: its own settings, database pool and broker connection."""
+    config = os.environ.get(CONFIG_ENV)
+    settings = settings_from(Path(config) if config else None)
+    waker: Waker = AmqpWaker(settings.transport_url) if settings.transport_url else NullWaker()
+    notifier = broker_notifier(settings, f"jeroboam-api.{settings.service.host}")
+    return create_app(settings, Services.build(settings, waker=waker, notifier=notifier))
 
 
 if __name__ == "__main__":

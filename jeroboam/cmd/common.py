@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from jeroboam.config import ConfigFileError, Settings, load_settings
+from jeroboam.rpc.amqp import AmqpNotifier
+from jeroboam.rpc.notifications import Notifier, NullNotifier
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -39,3 +41,10 @@ def setup_logging(settings: Settings) -> None:
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def broker_notifier(settings: Settings, publisher_id: str) -> Notifier:
+    """Notifications go to the broker when one is configured, else nowhere."""
+    if settings.transport_url:
+        return AmqpNotifier(settings.transport_url, publisher_id=publisher_id)
+    return NullNotifier()

@@ -1,4 +1,4 @@
-"""``jeroboam-conductor``: the conductor process (heartbeat now; reconciliation with the engine)."""
+"""``jeroboam-conductor``: reconcile clusters; run any number of them against one database."""
 
 from __future__ import annotations
 
@@ -7,25 +7,41 @@ import signal
 import sys
 import threading
 
-from jeroboam.cmd.common import add_config_argument, settings_from, setup_logging
-from jeroboam.conductor.heartbeat import Heartbeat
+from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
+from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.rpc.amqp import AmqpWakeSource
+from jeroboam.rpc.wakeup import InProcessWaker
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jeroboam-conductor", description="Jeroboam conductor")
+    parser.add_argument("--host", help="name reported in mservices (default: [service] host)")
     add_config_argument(parser)
     args = parser.parse_args(argv)
     settings = settings_from(args.config)
+    if args.host:
+        settings.service.host = args.host
     setup_logging(settings)
     db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    heartbeat = Heartbeat(db, settings.service.host, settings.service.periodic_interval_max)
-    heartbeat.start()
+    wakeups: WakeSource
+    if settings.transport_url:
+        source = AmqpWakeSource(settings.transport_url, settings.service.host)
+        source.start()
+        wakeups = source
+    else:
+        wakeups = InProcessWaker()  # nobody wakes it: it polls every conductor.poll_interval
+    notifier = broker_notifier(settings, f"jeroboam-conductor.{settings.service.host}")
+    conductor = Conductor(db, DriverRegistry.from_entry_points(settings), settings, notifier=notifier, wakeups=wakeups)
+    conductor.start()
     stop.wait()
-    heartbeat.stop()
+    conductor.stop()
+    if isinstance(wakeups, AmqpWakeSource):
+        wakeups.stop()
     db.dispose()
     return 0
 

@@ -9,9 +9,10 @@ import sys
 import uvicorn
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import add_config_argument, settings_from, setup_logging
-from jeroboam.conductor.heartbeat import Heartbeat
+from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.conductor.worker import Conductor
 from jeroboam.db import migrate
+from jeroboam.rpc.wakeup import InProcessWaker
 from jeroboam.services.container import Services
 
 log = logging.getLogger("jeroboam")
@@ -37,11 +38,14 @@ def up(args: argparse.Namespace) -> int:
     settings.api.port = args.port or settings.api.port
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    services = Services.build(settings)
+    # API and conductor share the process: wake-ups go straight from one to the other.
+    waker = InProcessWaker()
+    notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
+    services = Services.build(settings, waker=waker, notifier=notifier)
     migrate.upgrade(services.db.engine)
     app = create_app(settings, services)
-    heartbeat = Heartbeat(services.db, settings.service.host, settings.service.periodic_interval_max)
-    heartbeat.start()
+    conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=waker)
+    conductor.start()
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)
     )
@@ -51,7 +55,7 @@ def up(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
-        heartbeat.stop()
+        conductor.stop()
         services.db.dispose()
     log.info("stopped")
     return 0
