@@ -123,7 +123,7 @@ class EdgeMiddleware:
             except errors.UnauthenticatedError:
                 auth_headers = list(extra)
                 if self.www_authenticate:
-                    auth_headers.append((b"www-authenticate", f"Keystone uri='{self.www_authenticate}'".encode()))
+                    auth_headers.append((b"www-authenticate", f'Keystone uri="{self.www_authenticate}"'.encode()))
                 await _send_simple(send, 401, keystone_unauthorized_body(), auth_headers)
                 return
             except errors.ServiceUnavailableError as exc:
