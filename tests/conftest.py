@@ -17,6 +17,7 @@ from jeroboam.db.models import Base
 from jeroboam.services.container import Services
 from tests.support.databases import BACKENDS, BackendUnavailableError, fresh_database
 from tests.support.identities import ADMIN, Identity
+from tests.support.keystone import KeystoneServer, keystone_session
 from tests.support.server import serve
 
 MICROVERSION = "OpenStack-API-Version"
@@ -138,3 +139,9 @@ def api(server: RunningServer) -> Iterator[Api]:
     client = Api(server.url)
     yield client
     client.client.close()
+
+
+@pytest.fixture(scope="session")
+def keystone_server() -> Iterator[KeystoneServer]:
+    """A real Keystone (installed into .cache/keystone-venv on first use), shared by the session."""
+    yield from keystone_session()

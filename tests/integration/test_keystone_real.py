@@ -12,15 +12,9 @@ import pytest
 
 from jeroboam.api.auth.keystone import KeystoneTokenValidator
 from jeroboam.errors import ServiceUnavailableError, UnauthenticatedError
-from tests.support.keystone import KeystoneServer, keystone_session
+from tests.support.keystone import KeystoneServer
 
 pytestmark = pytest.mark.keystone
-
-
-@pytest.fixture(scope="session")
-def keystone_server() -> Iterator[KeystoneServer]:
-    # Move to a conftest to share one Keystone between modules.
-    yield from keystone_session()
 
 
 class CountingTransport(httpx.BaseTransport):
