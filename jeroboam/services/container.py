@@ -8,7 +8,15 @@ from jeroboam.config import Settings
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.policy import Policy
+from jeroboam.rpc.notifications import Notifier, NullNotifier
+from jeroboam.rpc.wakeup import InProcessWaker, Waker
 from jeroboam.services.cluster_templates import ClusterTemplateService
+from jeroboam.services.clusters import ClusterService
+from jeroboam.services.federations import FederationService
+from jeroboam.services.mservices import MServiceService
+from jeroboam.services.nodegroups import NodeGroupService
+from jeroboam.services.quotas import QuotaService
+from jeroboam.services.stats import StatsService
 
 
 @dataclass
@@ -18,6 +26,14 @@ class Services:
     policy: Policy
     drivers: DriverRegistry
     cluster_templates: ClusterTemplateService
+    quotas: QuotaService
+    stats: StatsService
+    mservices: MServiceService
+    federations: FederationService
+    waker: Waker
+    notifier: Notifier
+    clusters: ClusterService
+    nodegroups: NodeGroupService
 
     @classmethod
     def build(
@@ -26,14 +42,26 @@ class Services:
         *,
         db: Database | None = None,
         drivers: DriverRegistry | None = None,
+        waker: Waker | None = None,
+        notifier: Notifier | None = None,
     ) -> Services:
         db = db or Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
         policy = Policy(settings.oslo_policy)
         drivers = drivers or DriverRegistry.from_entry_points(settings)
+        waker = waker if waker is not None else InProcessWaker()
+        notifier = notifier if notifier is not None else NullNotifier()
         return cls(
             settings=settings,
             db=db,
             policy=policy,
             drivers=drivers,
             cluster_templates=ClusterTemplateService(db, policy, drivers, settings),
+            quotas=QuotaService(db, policy, settings),
+            stats=StatsService(db, policy),
+            mservices=MServiceService(db, policy, settings),
+            federations=FederationService(db, policy),
+            waker=waker,
+            notifier=notifier,
+            clusters=ClusterService(db, policy, drivers, settings, waker, notifier),
+            nodegroups=NodeGroupService(db, policy, drivers, settings, waker, notifier),
         )

@@ -1,0 +1,591 @@
+"""Cluster use cases (reference §3.2): validate → authorize → quota → write the desired spec and
+an operation row in ONE transaction → wake a conductor → notify.
+
+Every accepted action goes through ``operations.accept`` (the transition table), in the same
+transaction as the rows it changes, and is committed before the caller answers 202.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from jeroboam.config import Settings
+from jeroboam.context import RequestContext
+from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
+from jeroboam.db.repositories import clusters as repo
+from jeroboam.db.repositories import nodegroups as nodegroups_repo
+from jeroboam.db.repositories.base import PageRequest
+from jeroboam.db.session import Database
+from jeroboam.domain import states
+from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.specs import TemplateResources, canonical_coe
+from jeroboam.domain.states import Action, Status
+from jeroboam.domain.templates import check_docker_volume, generate_name
+from jeroboam.drivers.base import Driver
+from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.errors import (
+    ConflictError,
+    InvalidFieldError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuotaExceededError,
+)
+from jeroboam.policy import Policy
+from jeroboam.rpc.notifications import Notifier
+from jeroboam.rpc.wakeup import Waker
+from jeroboam.services.cluster_templates import ClusterTemplateService
+from jeroboam.services.operations import accept
+from jeroboam.services.quotas import QuotaService
+
+log = logging.getLogger(__name__)
+
+MASTER = "master"
+WORKER = "worker"
+DEFAULT_MASTER = "default-master"
+DEFAULT_WORKER = "default-worker"
+# What a cluster PATCH may change (everything else is refused with 400).
+UPDATABLE = ("node_count", "health_status", "health_status_reason")
+HEALTH_FIELDS = ("health_status", "health_status_reason")
+# Notification event of each action: nodegroup changes, resizes and upgrades update the cluster.
+EVENTS = {Action.CREATE: "create", Action.DELETE: "delete"}
+
+
+def target(cluster: Cluster) -> dict[str, object]:
+    return {"project_id": cluster.project_id, "user_id": cluster.user_id}
+
+
+# -- pure rules ------------------------------------------------------------------------------------
+def check_master_size(master_count: int) -> None:
+    """The base driver rule: an odd number of masters, at least one (etcd/raft quorum)."""
+    if master_count < 1 or master_count % 2 == 0:
+        raise InvalidInputError(f"master nodegroup size of {master_count} is invalid, size cannot be an even number.")
+
+
+def cluster_labels(
+    template_labels: Mapping[str, str], given: Mapping[str, str] | None, *, merge: bool
+) -> dict[str, str]:
+    """No labels (or none) ⇒ the template's; ``merge`` ⇒ the template's overlaid; else exactly the given."""
+    if not given:
+        return dict(template_labels)
+    if merge:
+        return {**template_labels, **given}
+    return dict(given)
+
+
+def label_count(labels: Mapping[str, str], key: str) -> int | None:
+    """An integer-valued label such as ``min_node_count``, or None when absent."""
+    raw = labels.get(key)
+    if raw is None:
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidFieldError("labels", dict(labels), f"Label {key} must be a non-negative integer, not '{raw}'.")
+    return value
+
+
+def quota_message(limit: int) -> str:
+    return (
+        f"Resource limit exceeded: You have reached the maximum clusters per project, {limit}. "
+        "You may delete a cluster to make room for a new one."
+    )
+
+
+# -- what callers read -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClusterView:
+    """A cluster with what its representation derives from: nodegroups and template labels."""
+
+    cluster: Cluster
+    nodegroups: Sequence[NodeGroup]
+    template_labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def workers(self) -> list[NodeGroup]:
+        return [ng for ng in self.nodegroups if ng.role != MASTER]
+
+    @property
+    def masters(self) -> list[NodeGroup]:
+        return [ng for ng in self.nodegroups if ng.role == MASTER]
+
+    @property
+    def node_count(self) -> int:
+        return sum(ng.node_count for ng in self.workers)
+
+    @property
+    def master_count(self) -> int:
+        return sum(ng.node_count for ng in self.masters)
+
+    @property
+    def node_addresses(self) -> list[str]:
+        found = [address for ng in self.workers for address in ng.node_addresses or ()]
+        return found or list(self.cluster.node_addresses or ())
+
+    @property
+    def master_addresses(self) -> list[str]:
+        found = [address for ng in self.masters for address in ng.node_addresses or ()]
+        return found or list(self.cluster.master_addresses or ())
+
+    @property
+    def default_worker(self) -> NodeGroup | None:
+        return _default(self.nodegroups, WORKER)
+
+    @property
+    def failed(self) -> bool:
+        return self.cluster.status in states.FAILED
+
+    def faults(self) -> dict[str, str]:
+        """Each failed nodegroup's reason; when none failed, the cluster's own reason."""
+        found = {ng.name: ng.status_reason or "" for ng in self.nodegroups if ng.status in states.FAILED}
+        if not found and self.cluster.status_reason:
+            found = {"cluster": self.cluster.status_reason}
+        return found
+
+
+def _default(nodegroups: Sequence[NodeGroup], role: str) -> NodeGroup | None:
+    for ng in nodegroups:
+        if ng.is_default and (ng.role == MASTER) == (role == MASTER):
+            return ng
+    return None
+
+
+@dataclass(frozen=True)
+class ClusterPatch:
+    """A JSON-patch's outcome: attributes it changed (new values) and the ones it addressed."""
+
+    changes: Mapping[str, Any]
+    addressed: frozenset[str] = frozenset()
+
+
+# -- after the commit ------------------------------------------------------------------------------
+class Announcer:
+    """Wakes a conductor and emits the notification of an accepted action, after the commit.
+
+    Both are hints: the operation row is already durable, so a failure here is logged and the
+    request still succeeds (a conductor finds the work on its next poll).
+    """
+
+    def __init__(self, waker: Waker, notifier: Notifier) -> None:
+        self.waker = waker
+        self.notifier = notifier
+
+    def accepted(
+        self, cluster: Cluster, action: Action, operation: Operation | None, nodegroup: NodeGroup | None = None
+    ) -> None:
+        try:
+            self.waker.wake(cluster.uuid)
+        except Exception:
+            log.exception("could not wake a conductor for cluster %s", cluster.uuid)
+        if operation is None:
+            return
+        payload: dict[str, Any] = {
+            "uuid": cluster.uuid,
+            "name": cluster.name,
+            "project_id": cluster.project_id,
+            "user_id": operation.user_id,
+            "status": cluster.status,
+            "action": action.value,
+            "operation_id": operation.uuid,
+        }
+        if nodegroup is not None:
+            payload["nodegroup"] = {"uuid": nodegroup.uuid, "name": nodegroup.name, "status": nodegroup.status}
+        event = f"magnum.cluster.{EVENTS.get(action, 'update')}.start"
+        try:
+            self.notifier.emit(event, payload)
+        except Exception:
+            log.exception("could not emit %s for cluster %s", event, cluster.uuid)
+
+
+class ClusterService:
+    def __init__(
+        self,
+        db: Database,
+        policy: Policy,
+        drivers: DriverRegistry,
+        settings: Settings,
+        waker: Waker,
+        notifier: Notifier,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self.drivers = drivers
+        self.settings = settings
+        self.templates = ClusterTemplateService(db, policy, drivers, settings)
+        self.quotas = QuotaService(db, policy, settings)
+        self.announcer = Announcer(waker, notifier)
+
+    def sees_all(self, context: RequestContext, rule: str) -> bool:
+        return context.is_admin and self.policy.check(rule, context)
+
+    # -- reads -----------------------------------------------------------------------------
+    def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> list[ClusterView]:
+        self.policy.authorize("cluster:detail" if detail else "cluster:get_all", context)
+        rule = "cluster:detail_all_projects" if detail else "cluster:get_all_all_projects"
+        with self.db.transaction() as session:
+            clusters = repo.list_visible(session, context, page, all_projects=self.sees_all(context, rule))
+            return views(session, clusters, with_template_labels=detail)
+
+    def get(self, context: RequestContext, ident: str) -> ClusterView:
+        with self.db.transaction() as session:
+            cluster = repo.get_visible(
+                session, context, ident, all_projects=self.sees_all(context, "cluster:get_one_all_projects")
+            )
+            self.policy.authorize("cluster:get", context, target(cluster))
+            return views(session, [cluster], with_template_labels=True)[0]
+
+    # -- create ----------------------------------------------------------------------------
+    def create(
+        self, context: RequestContext, values: Mapping[str, Any], *, template_missing_is_invalid: bool
+    ) -> Cluster:
+        """``values`` are the validated body (absent and null fields left out).
+
+        Checks run in Magnum's order, so a request with several faults gets Magnum's answer.
+        """
+        template = self._template(
+            context, values["cluster_template_id"], missing_is_invalid=template_missing_is_invalid
+        )
+        driver = self.driver_for(template)
+        docker_volume_size = values.get("docker_volume_size") or template.docker_volume_size
+        check_docker_volume(docker_volume_size, template.docker_storage_driver)
+        master_count = int(values.get("master_count", 1))
+        check_master_size(master_count)
+        self.policy.authorize("cluster:create", context)
+        project_id = context.project_id or ""
+        with self.db.transaction() as session:
+            self._check_quota(session, project_id)
+        if template.hidden and not context.is_admin:
+            raise PermissionDeniedError("Not authorized.")
+
+        flavor_id = values.get("flavor_id") or template.flavor_id
+        master_flavor_id = values.get("master_flavor_id") or template.master_flavor_id
+        keypair = values.get("keypair") or template.keypair_id
+        fixed_network = values.get("fixed_network") or template.fixed_network
+        fixed_subnet = values.get("fixed_subnet") or template.fixed_subnet
+        floating_ip_enabled = values.get("floating_ip_enabled", template.floating_ip_enabled)
+        master_lb_enabled = values.get("master_lb_enabled", template.master_lb_enabled)
+        driver.check_template(
+            TemplateResources(
+                coe=canonical_coe(template.coe),
+                server_type=template.server_type,
+                image_id=template.image_id,
+                flavor_id=flavor_id,
+                master_flavor_id=master_flavor_id,
+                external_network_id=template.external_network_id,
+                fixed_network=fixed_network,
+                fixed_subnet=fixed_subnet,
+                keypair_id=keypair,
+                volume_driver=template.volume_driver,
+                docker_volume_size=docker_volume_size,
+                docker_storage_driver=template.docker_storage_driver,
+            )
+        )
+        if master_count > 1 and not master_lb_enabled:
+            raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
+        labels = cluster_labels(template.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
+        min_node_count = label_count(labels, "min_node_count") or 0
+        node_count = int(values.get("node_count", 1))
+        uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
+
+        with self.db.transaction() as session:
+            if repo.template(session, template.uuid) is None:  # deleted since it was looked up
+                raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
+            self._check_quota(session, project_id)
+            if repo.exists(session, uuid):
+                raise ConflictError(f"A cluster with UUID {uuid} already exists.")
+            cluster = repo.add(
+                session,
+                Cluster(
+                    uuid=uuid,
+                    name=values.get("name") or generate_name("cluster"),
+                    project_id=project_id,
+                    user_id=context.user_id or "",
+                    cluster_template_id=template.uuid,
+                    keypair=keypair,
+                    docker_volume_size=docker_volume_size,
+                    labels=labels,
+                    master_flavor_id=master_flavor_id,
+                    flavor_id=flavor_id,
+                    discovery_url=values.get("discovery_url"),
+                    create_timeout=values.get("create_timeout", self.settings.cluster.create_timeout),
+                    fixed_network=fixed_network,
+                    fixed_subnet=fixed_subnet,
+                    floating_ip_enabled=bool(floating_ip_enabled),
+                    master_lb_enabled=bool(master_lb_enabled),
+                    health_status_reason={},
+                    node_addresses=[],
+                    master_addresses=[],
+                    conditions=[],
+                ),
+            )
+            request = {**values, "cluster_template_id": template.uuid, "uuid": uuid}
+            operation = accept(session, self.settings, context, cluster, Action.CREATE, request, new=True)
+            for name, role, count, flavor, minimum in (
+                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1),
+                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
+            ):
+                nodegroups_repo.add(
+                    session,
+                    NodeGroup(
+                        uuid=new_uuid(),
+                        name=name,
+                        cluster_id=cluster.uuid,
+                        project_id=project_id,
+                        docker_volume_size=docker_volume_size,
+                        labels=dict(labels),
+                        flavor_id=flavor,
+                        image_id=template.image_id,
+                        node_addresses=[],
+                        node_count=count,
+                        role=role,
+                        min_node_count=minimum,
+                        max_node_count=None,
+                        is_default=True,
+                        status=Status.CREATE_IN_PROGRESS,
+                        node_labels={},
+                        node_taints=[],
+                        generation=1,
+                    ),
+                    duplicate=f"A node group with name {name} already exists in the cluster {cluster.name}.",
+                )
+        self.announcer.accepted(cluster, Action.CREATE, operation)
+        return cluster
+
+    # -- update (PATCH) --------------------------------------------------------------------
+    def update(
+        self,
+        context: RequestContext,
+        ident: str,
+        compute: Callable[[ClusterView], ClusterPatch],
+        *,
+        rollback: bool = False,
+    ) -> Cluster:
+        """Only ``node_count`` (the default worker's size) and the health fields may change.
+
+        Health changes are saved at once (no operation); a node count goes through the
+        transition table. Addressing ``/node_count`` with its current value retries a failed
+        cluster and is a no-op otherwise.
+        """
+        operation = None
+        with self.db.transaction() as session:
+            cluster = repo.get_visible(
+                session,
+                context,
+                ident,
+                all_projects=self.sees_all(context, "cluster:update_all_projects"),
+                for_update=True,
+            )
+            self.policy.authorize("cluster:update", context, target(cluster))
+            view = views(session, [cluster], with_template_labels=True)[0]
+            patch = compute(view)
+            refused = [name for name in patch.changes if name not in UPDATABLE]
+            if refused:
+                raise InvalidInputError(f"cannot change cluster property(ies) {', '.join(refused)}.")
+            if any(name in patch.changes for name in HEALTH_FIELDS):
+                self.policy.authorize("cluster:update_health_status", context)
+                if "health_status" in patch.changes:
+                    cluster.health_status = patch.changes["health_status"]
+                if "health_status_reason" in patch.changes:
+                    cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
+            retry = "node_count" in patch.addressed and cluster.status in states.FAILED
+            if "node_count" in patch.changes or retry:
+                worker = view.default_worker
+                if worker is None:
+                    raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
+                desired = patch.changes.get("node_count", worker.node_count)
+                desired = 1 if desired is None else int(desired)
+                request = {
+                    "node_count": desired,
+                    "previous_node_count": worker.node_count,
+                    "nodegroup": worker.uuid,
+                    "rollback": rollback,
+                }
+                operation = accept(
+                    session, self.settings, context, cluster, Action.UPDATE, request, nodegroup_id=worker.uuid
+                )
+                worker.node_count = desired
+                mark(worker, cluster.status)
+            session.flush()
+        if operation is not None:
+            self.announcer.accepted(cluster, Action.UPDATE, operation)
+        return cluster
+
+    # -- delete ----------------------------------------------------------------------------
+    def delete(self, context: RequestContext, ident: str) -> Cluster:
+        """From any state. A cluster already being deleted is left as it is (same answer)."""
+        operation = None
+        with self.db.transaction() as session:
+            cluster = repo.get_visible(
+                session,
+                context,
+                ident,
+                all_projects=self.sees_all(context, "cluster:delete_all_projects"),
+                for_update=True,
+            )
+            self.policy.authorize("cluster:delete", context, target(cluster))
+            if cluster.status != Status.DELETE_IN_PROGRESS:
+                operation = accept(session, self.settings, context, cluster, Action.DELETE, {"uuid": cluster.uuid})
+                for nodegroup in nodegroups_repo.for_cluster(session, cluster.uuid):
+                    mark(nodegroup, Status.DELETE_IN_PROGRESS)
+                session.flush()
+        self.announcer.accepted(cluster, Action.DELETE, operation)
+        return cluster
+
+    # -- resize ----------------------------------------------------------------------------
+    def resize(
+        self,
+        context: RequestContext,
+        ident: str,
+        node_count: int,
+        nodes_to_remove: Sequence[str] = (),
+        nodegroup_ident: str | None = None,
+    ) -> Cluster:
+        """Set one nodegroup's size (default: the default worker). Admins get no cross-project
+        access here, as in Magnum."""
+        with self.db.transaction() as session:
+            cluster = repo.get_visible(session, context, ident, all_projects=False, for_update=True)
+            self.policy.authorize("cluster:resize", context, target(cluster))
+            nodegroup = self._nodegroup(session, cluster, nodegroup_ident)
+            if nodegroup.role == MASTER:
+                self._check_master_resize(session, cluster, node_count)
+            elif node_count < nodegroup.min_node_count or (
+                nodegroup.max_node_count is not None and node_count > nodegroup.max_node_count
+            ):
+                raise InvalidInputError(
+                    f"Resizing {nodegroup.name} outside the allowed range: "
+                    f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
+                )
+            request = {
+                "node_count": node_count,
+                "previous_node_count": nodegroup.node_count,
+                "nodes_to_remove": list(nodes_to_remove),
+                "nodegroup": nodegroup.uuid,
+            }
+            operation = accept(
+                session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid
+            )
+            check_not_deleting(nodegroup)  # after the cluster's own refusal, which says more
+            nodegroup.node_count = node_count
+            mark(nodegroup, cluster.status)
+            session.flush()
+        self.announcer.accepted(cluster, Action.RESIZE, operation, nodegroup)
+        return cluster
+
+    # -- upgrade ---------------------------------------------------------------------------
+    def upgrade(
+        self,
+        context: RequestContext,
+        ident: str,
+        template_ident: str,
+        max_batch_size: int = 1,
+        nodegroup_ident: str | None = None,
+    ) -> Cluster:
+        """Move the cluster (or one nodegroup) to a template's image, ``max_batch_size`` nodes
+        at a time. A default nodegroup upgrades the whole cluster: its template changes and
+        both default nodegroups take the new image; another nodegroup may only catch up with
+        the cluster's current template."""
+        all_projects = self.sees_all(context, "cluster:upgrade_all_projects")
+        with self.db.transaction() as session:
+            found = repo.get_visible(session, context, ident, all_projects=all_projects)
+            self.policy.authorize("cluster:upgrade", context, target(found))
+        template = self.templates.get(context, template_ident)
+        with self.db.transaction() as session:
+            cluster = repo.lock(session, found.uuid)
+            nodegroup = self._nodegroup(session, cluster, nodegroup_ident)
+            invalid = "Cluster Template is not valid for upgrade: "
+            if not nodegroup.is_default and template.uuid != cluster.cluster_template_id:
+                raise ConflictError(
+                    f"{invalid}Nodegroup {nodegroup.name} can be upgraded only to match cluster's template "
+                    f"({cluster.cluster_template_id})."
+                )
+            current = repo.template(session, cluster.cluster_template_id)
+            if current is not None:
+                if canonical_coe(current.coe) != canonical_coe(template.coe):
+                    raise ConflictError(f"{invalid}its coe {template.coe} differs from the cluster's ({current.coe}).")
+                if current.driver and template.driver and current.driver != template.driver:
+                    raise ConflictError(
+                        f"{invalid}its driver {template.driver} differs from the cluster's ({current.driver})."
+                    )
+            request = {
+                "cluster_template_id": template.uuid,
+                "previous_cluster_template_id": cluster.cluster_template_id,
+                "image_id": template.image_id,
+                "max_batch_size": max_batch_size,
+                "nodegroup": nodegroup.uuid,
+            }
+            operation = accept(
+                session, self.settings, context, cluster, Action.UPGRADE, request, nodegroup_id=nodegroup.uuid
+            )
+            check_not_deleting(nodegroup)
+            if nodegroup.is_default:
+                cluster.cluster_template_id = template.uuid
+                targets = [ng for ng in nodegroups_repo.for_cluster(session, cluster.uuid) if ng.is_default]
+            else:
+                targets = [nodegroup]
+            for ng in targets:
+                ng.image_id = template.image_id
+                mark(ng, cluster.status)
+            session.flush()
+        self.announcer.accepted(cluster, Action.UPGRADE, operation, nodegroup)
+        return cluster
+
+    # -- helpers ---------------------------------------------------------------------------
+    def driver_for(self, template: ClusterTemplate) -> Driver:
+        if template.driver:
+            return self.drivers.get(template.driver)
+        return self.drivers.select(canonical_coe(template.coe), template.server_type, None)
+
+    def _template(self, context: RequestContext, ident: str, *, missing_is_invalid: bool) -> ClusterTemplate:
+        try:
+            return self.templates.get(context, ident)
+        except NotFoundError as exc:
+            if missing_is_invalid:  # Magnum re-codes it to 400 up to microversion 1.9
+                raise InvalidInputError(exc.message) from None
+            raise
+
+    def _check_quota(self, session: Session, project_id: str) -> None:
+        limit = self.quotas.effective_limit(session, project_id)
+        if repo.count_in_project(session, project_id) >= limit:
+            raise QuotaExceededError(quota_message(limit))
+
+    def _nodegroup(self, session: Session, cluster: Cluster, ident: str | None) -> NodeGroup:
+        if ident is not None:
+            return nodegroups_repo.get_in_cluster(session, cluster.uuid, ident, for_update=True)
+        found = _default(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
+        if found is None:
+            raise nodegroups_repo.not_found(DEFAULT_WORKER)
+        return found
+
+    def _check_master_resize(self, session: Session, cluster: Cluster, node_count: int) -> None:
+        template = repo.template(session, cluster.cluster_template_id)
+        driver = self.driver_for(template) if template is not None else None
+        validate = getattr(driver, "validate_master_resize", None)
+        if validate is None:
+            raise InvalidInputError("Resizing the master nodegroup is not supported by this driver.")
+        validate(node_count)
+
+
+def check_not_deleting(nodegroup: NodeGroup) -> None:
+    """A nodegroup being deleted takes no other change (its removal would undo it)."""
+    if nodegroup.status == Status.DELETE_IN_PROGRESS:
+        raise ConflictError(f"Nodegroup {nodegroup.name} is being deleted.")
+
+
+def mark(nodegroup: NodeGroup, status: str | None) -> None:
+    """A nodegroup whose desired state changed: its new status and generation."""
+    nodegroup.status = status
+    nodegroup.generation = (nodegroup.generation or 0) + 1
+
+
+def views(session: Session, clusters: Sequence[Cluster], *, with_template_labels: bool) -> list[ClusterView]:
+    """Views of ``clusters`` with two more queries at most, whatever their number."""
+    grouped = nodegroups_repo.for_clusters(session, (c.uuid for c in clusters))
+    labels = repo.template_labels(session, (c.cluster_template_id for c in clusters)) if with_template_labels else {}
+    return [ClusterView(c, tuple(grouped.get(c.uuid, ())), labels.get(c.cluster_template_id, {})) for c in clusters]
