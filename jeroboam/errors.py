@@ -51,7 +51,7 @@ class MalformedBodyError(InvalidInputError):
     code = "malformed_body"
 
     def __init__(self) -> None:
-        super().__init__("Request is not in valid JSON format.")
+        super().__init__("Request is not in valid JSON format")
 
 
 class PatchError(InvalidInputError):

@@ -12,7 +12,7 @@ from jeroboam.db.repositories import cluster_templates as repo
 from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain import templates as rules
-from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.identifiers import canonical_uuid, new_uuid
 from jeroboam.domain.specs import KNOWN_COES, TemplateResources, canonical_coe
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import InUseError, InvalidFieldError, InvalidInputError, PermissionDeniedError
@@ -84,7 +84,7 @@ class ClusterTemplateService:
         checked.setdefault("name", None)
         if not checked["name"]:
             checked["name"] = rules.generate_name()
-        checked["uuid"] = checked.get("uuid") or new_uuid()
+        checked["uuid"] = canonical_uuid(checked["uuid"]) if checked.get("uuid") else new_uuid()
         checked["project_id"] = context.project_id or ""
         checked["user_id"] = context.user_id or ""
         with self.db.transaction() as session:

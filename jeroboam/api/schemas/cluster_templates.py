@@ -15,7 +15,7 @@ def _text(**kw: Any) -> Field:
 
 FIELDS: dict[str, Field] = {
     "uuid": Field("uuid"),
-    "name": Field("string", max_length=255, description="Generated when absent or empty."),
+    "name": _text(description="Generated when absent."),
     "coe": Field("string", mandatory=True, description="kubernetes, swarm or swarm-mode."),
     "image_id": _text(mandatory=True),
     "flavor_id": _text(),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jeroboam.domain.identifiers import is_uuid_like
+from jeroboam.domain.identifiers import SQL_INT_MAX, SQL_INT_MIN, is_uuid_like
 from jeroboam.errors import InvalidFieldError, InvalidInputError, UnknownAttributeError
 
 Kind = Literal["string", "integer", "boolean", "labels", "uuid", "list", "dict", "any"]
@@ -30,6 +30,20 @@ class Field:
     pattern: str | None = None
     description: str = ""
 
+    @property
+    def lowest(self) -> int | None:
+        """The smallest accepted value of an integer field: the declared one, else the SQL column's
+        (so an out-of-range value is refused as input instead of failing in the database)."""
+        if self.minimum is not None or self.kind != "integer":
+            return self.minimum
+        return SQL_INT_MIN
+
+    @property
+    def highest(self) -> int | None:
+        if self.maximum is not None or self.kind != "integer":
+            return self.maximum
+        return SQL_INT_MAX
+
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any]
         if self.kind == "labels":
@@ -46,8 +60,8 @@ class Field:
         for key, value in (
             ("minLength", self.min_length),
             ("maxLength", self.max_length),
-            ("minimum", self.minimum),
-            ("maximum", self.maximum),
+            ("minimum", self.lowest),
+            ("maximum", self.highest),
             ("pattern", self.pattern),
         ):
             if value is not None:
@@ -71,19 +85,18 @@ def _wrong_type(name: str, value: object, kind: str) -> InvalidFieldError:
 
 
 def parse_bool(name: str, value: object) -> bool:
+    """oslo ``bool_from_string(strict=True)``: JSON booleans, the usual strings, and 1/0 (a JSON-patch
+    value for a boolean arrives as an integer)."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
+    if isinstance(value, str | int):
+        lowered = str(value).strip().lower()
         if lowered in TRUE_STRINGS:
             return True
         if lowered in FALSE_STRINGS:
             return False
-        raise InvalidFieldError(
-            name,
-            value,
-            f"Unrecognized value '{value}', acceptable values are: " + ", ".join(sorted(TRUE_STRINGS | FALSE_STRINGS)),
-        )
+        acceptable = ", ".join(f"'{text}'" for text in sorted(TRUE_STRINGS | FALSE_STRINGS))
+        raise InvalidFieldError(name, value, f"Unrecognized value '{value}', acceptable values are: {acceptable}")
     raise _wrong_type(name, value, "boolean")
 
 
@@ -133,10 +146,10 @@ def check_value(name: str, spec: Field, value: Any) -> Any:
         if spec.enum is not None and value not in spec.enum:
             raise InvalidFieldError(name, value, f"Value should be one of: {', '.join(spec.enum)}")
     if isinstance(value, int) and not isinstance(value, bool):
-        if spec.minimum is not None and value < spec.minimum:
-            raise InvalidFieldError(name, value, f"Value should be greater or equal to {spec.minimum}")
-        if spec.maximum is not None and value > spec.maximum:
-            raise InvalidFieldError(name, value, f"Value should be lower or equal to {spec.maximum}")
+        if spec.lowest is not None and value < spec.lowest:
+            raise InvalidFieldError(name, value, f"Value should be greater or equal to {spec.lowest}")
+        if spec.highest is not None and value > spec.highest:
+            raise InvalidFieldError(name, value, f"Value should be lower or equal to {spec.highest}")
     return value
 
 

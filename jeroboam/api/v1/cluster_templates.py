@@ -95,7 +95,7 @@ def make_router(service_of: Any, path: str, key: str, tag: str) -> APIRouter:
     @router.post(f"/v1/{path}", status_code=201, openapi_extra=BODY, summary=f"Create one of the {tag}")
     async def create(request: Request) -> Response:
         check_query(request)
-        values = {**CREATE_DEFAULTS, **validate_body(await read_json(request) or {}, FIELDS, "clustertemplate")}
+        values = {**CREATE_DEFAULTS, **validate_body(await read_json(request) or {}, FIELDS, "cluster_template")}
         values.pop("cluster_distro", None)
         context = context_of(request)
         template = await run_in_threadpool(service(request).create, context, values)

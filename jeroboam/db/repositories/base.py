@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, inspect, or_, select
+from sqlalchemy import JSON, ColumnElement, Select, and_, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like
@@ -24,7 +24,9 @@ class PageRequest:
 
 
 def sortable_columns(model: type[Any]) -> frozenset[str]:
-    return frozenset(column.key for column in inspect(model).columns)
+    """Column names a list may sort by. JSON columns have no order on every backend (PostgreSQL
+    refuses ``ORDER BY`` on ``json``), so sorting by ``labels`` and the like is a 400, not a 500."""
+    return frozenset(column.key for column in inspect(model).columns if not isinstance(column.type, JSON))
 
 
 def check_sort_key(model: type[Any], sort_key: str) -> None:

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate
 from jeroboam.db.repositories.base import PageRequest, find_one, paginate
+from jeroboam.errors import ConflictError
 
 RESOURCE = "ClusterTemplate"
 AMBIGUOUS = "Multiple ClusterTemplates exist with same name. Please use the ClusterTemplate uuid instead."
@@ -48,7 +50,10 @@ def get_visible(session: Session, context: RequestContext, ident: str, *, all_pr
 def add(session: Session, values: dict[str, Any]) -> ClusterTemplate:
     template = ClusterTemplate(**values)
     session.add(template)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # uuid is the only unique column; the unit of work ends with the error
+        raise ConflictError(f"A ClusterTemplate with UUID {template.uuid} already exists.") from None
     return template
 
 
