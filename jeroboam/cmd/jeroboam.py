@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import uvicorn
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.cmd.common import add_config_argument, broker_notifier, fail, settings_from, setup_logging
 from jeroboam.conductor.worker import Conductor
+from jeroboam.config import Settings
 from jeroboam.db import migrate
+from jeroboam.db.session import Database
+from jeroboam.pki.secrets import Keyring, SecretsError, load_keyring
 from jeroboam.rpc.wakeup import InProcessWaker
+from jeroboam.services.certificates import check_stored_secrets
 from jeroboam.services.container import Services
 
 log = logging.getLogger("jeroboam")
@@ -31,6 +36,26 @@ def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
     return "\n".join(lines)
 
 
+def secrets_keyring(settings: Settings) -> Keyring:
+    """The keys of secrets at rest: configured ones, else ``<data_dir>/secret.key``, generated (mode
+    0600) on first start so the all-in-one needs no configuration."""
+    try:
+        keyring = load_keyring(settings, create=True)
+    except SecretsError as exc:
+        fail(exc.message)
+    log.info("secrets at rest: %d encryption key(s) from %s", len(keyring.ids), keyring.source)
+    return keyring
+
+
+def check_secrets(db: Database, keyring: Keyring) -> None:
+    """Refuse to start when the keys cannot decrypt what is stored (never write with a wrong key)."""
+    try:
+        check_stored_secrets(db, keyring)
+    except SecretsError as exc:
+        db.dispose()
+        fail(exc.message)
+
+
 def up(args: argparse.Namespace) -> int:
     settings = settings_from(args.config, data_dir=args.data_dir)
     # Flags win over the file and the environment.
@@ -41,17 +66,27 @@ def up(args: argparse.Namespace) -> int:
     # API and conductor share the process: wake-ups go straight from one to the other.
     waker = InProcessWaker()
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
-    services = Services.build(settings, waker=waker, notifier=notifier)
+    keyring = secrets_keyring(settings)
+    services = Services.build(settings, waker=waker, notifier=notifier, keyring=keyring)
     migrate.upgrade(services.db.engine)
+    check_secrets(services.db, keyring)
     app = create_app(settings, services)
     conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=waker)
     conductor.start()
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)
     )
+    # uvicorn re-raises the SIGTERM/SIGINT it shut down on, once it has restored the previous
+    # handlers: make that previous handler "stop the server", so the process exits cleanly (0).
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: setattr(server, "should_exit", True))
     print(
         usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the previous
+    # handler; with Python's defaults that would kill the process before the conductor stops.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     try:
         server.run()
     finally:

@@ -63,14 +63,12 @@ class ClusterTemplateService:
         with self.db.transaction() as session:
             return repo.list_visible(session, context, page, all_projects=self._sees_all(context, rule))
 
-    def get(self, context: RequestContext, ident: str) -> ClusterTemplate:
+    def get(self, context: RequestContext, ident: str, *, cross_project: bool = True) -> ClusterTemplate:
+        """``cross_project=False`` looks only at the caller's project and public templates, even
+        for admins (Magnum builds clusters only from those)."""
+        all_projects = cross_project and self._sees_all(context, "clustertemplate:get_one_all_projects")
         with self.db.transaction() as session:
-            template = repo.get_visible(
-                session,
-                context,
-                ident,
-                all_projects=self._sees_all(context, "clustertemplate:get_one_all_projects"),
-            )
+            template = repo.get_visible(session, context, ident, all_projects=all_projects)
         if not template.public:
             self.policy.authorize("clustertemplate:get", context, target(template))
         return template

@@ -295,6 +295,9 @@ class ClusterService:
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
 
         with self.db.transaction() as session:
+            # First, before any read (MySQL's snapshot starts at the first read): concurrent
+            # creates in a project must not both count the clusters and both fit the quota.
+            repo.lock_project(session, project_id)
             if repo.template(session, template.uuid) is None:  # deleted since it was looked up
                 raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
             self._check_quota(session, project_id)
@@ -544,7 +547,7 @@ class ClusterService:
 
     def _template(self, context: RequestContext, ident: str, *, missing_is_invalid: bool) -> ClusterTemplate:
         try:
-            return self.templates.get(context, ident)
+            return self.templates.get(context, ident, cross_project=False)
         except NotFoundError as exc:
             if missing_is_invalid:  # Magnum re-codes it to 400 up to microversion 1.9
                 raise InvalidInputError(exc.message) from None

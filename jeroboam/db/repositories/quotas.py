@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Quota, utcnow
 from jeroboam.db.repositories.base import PageRequest, _order_and_after, check_sort_key
+from jeroboam.domain.identifiers import SQL_INT_MAX
 from jeroboam.errors import ConflictError, InvalidFieldError, NotFoundError
 
 
@@ -38,7 +39,9 @@ def list_page(session: Session, page: PageRequest, project_id: str | None, *, al
             marker_id = int(page.marker)
         except ValueError:
             raise InvalidFieldError("marker", page.marker, "unable to convert to int") from None
-        marker_row = session.scalars(stmt.where(Quota.id == marker_id)).first()
+        # An id no INTEGER column can hold names no row (and must not reach the database).
+        in_range = 0 < marker_id <= SQL_INT_MAX
+        marker_row = session.scalars(stmt.where(Quota.id == marker_id)).first() if in_range else None
         if marker_row is None:
             raise NotFoundError(f"Quota could not be found: quota id {marker_id}.")
     order, after = _order_and_after(Quota, page, marker_row)
