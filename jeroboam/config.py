@@ -192,6 +192,39 @@ class ServiceSettings(BaseModel):
     )
 
 
+class SecretsSettings(BaseModel):
+    encryption_keys: list[SecretStr] = Field(
+        [],
+        description="Keys that encrypt private keys at rest (Fernet keys: url-safe base64 of 32 bytes, from "
+        "'jeroboam-manage secrets generate-key'). The first encrypts, every one decrypts. Empty: the keys "
+        "of key_file.",
+    )
+    key_file: Path | None = Field(
+        None,
+        description="File of encryption keys, one a line, first encrypts; used when encryption_keys is empty "
+        "(default <data_dir>/secret.key, created with mode 0600 on first start).",
+    )
+
+
+class X509Settings(BaseModel):
+    key_algorithm: Literal["rsa", "ec"] = Field(
+        "rsa", description="Keys the clusters' CAs and certificates get: 'rsa' (rsa_key_size) or 'ec' (P-256)."
+    )
+    rsa_key_size: int = Field(2048, ge=2048, le=8192, description="Bits of generated RSA keys.")
+    term_of_validity: int = Field(
+        1825, ge=1, le=36500, description="Days a generated or signed certificate is valid (never past its CA)."
+    )
+    allow_ca: bool = Field(False, description="Keep the CA flag of a signed CSR (else it is removed).")
+    allowed_extensions: list[str] = Field(
+        ["keyUsage", "extendedKeyUsage", "subjectAltName", "basicConstraints", "subjectKeyIdentifier"],
+        description="CSR extensions copied into signed certificates; others are dropped, or refused when critical.",
+    )
+    allowed_key_usage: list[str] = Field(
+        ["Digital Signature", "Key Encipherment", "Non Repudiation"],
+        description="Key usages a signed certificate may keep; others are dropped, or refused when critical.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, grouped as Magnum groups its options."""
 
@@ -228,6 +261,8 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     cluster: ClusterSettings = ClusterSettings()
     conductor: ConductorSettings = ConductorSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    x509: X509Settings = X509Settings()
 
     @classmethod
     def settings_customise_sources(

@@ -12,8 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import error_body, routing_error_body, status_for
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
+from jeroboam.api.v1 import certificates as certificates_api
 from jeroboam.api.v1 import cluster_templates, federations, mservices, quotas, root, stats
 from jeroboam.api.v1 import clusters as clusters_api
+from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
 from jeroboam.errors import JeroboamError
@@ -85,6 +87,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(clusters_api.router)
     app.include_router(clusters_api.bays_router)
     app.include_router(nodegroups_api.router)
+    app.include_router(certificates_api.router)
+    app.include_router(credentials_api.router)
 
     authenticator, www_authenticate, blocking = make_authenticator(settings)
     app.add_middleware(

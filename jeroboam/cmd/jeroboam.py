@@ -76,10 +76,6 @@ def up(args: argparse.Namespace) -> int:
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)
     )
-    # uvicorn re-raises the SIGTERM/SIGINT it shut down on, once it has restored the previous
-    # handlers: make that previous handler "stop the server", so the process exits cleanly (0).
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda *_: setattr(server, "should_exit", True))
     print(
         usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jeroboam.cmd.common import add_config_argument, settings_from
+from jeroboam.cmd.common import add_config_argument, fail, settings_from
 from jeroboam.cmd.sample import config_sample
 from jeroboam.db import migrate
-from jeroboam.db.session import make_engine
+from jeroboam.db.session import Database, make_engine
+from jeroboam.pki.secrets import Keyring, SecretsError, generate_key, key_id, load_keyring, write_key_file
 from jeroboam.policy import sample as policy_sample
+from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
@@ -30,6 +32,71 @@ def db_version(args: argparse.Namespace) -> int:
         print(f"current {migrate.current_revision(engine)}, head {migrate.head_revision(engine)}")
     finally:
         engine.dispose()
+    return 0
+
+
+def _secrets_database(args: argparse.Namespace) -> tuple[Database, Keyring]:
+    settings = settings_from(args.config)
+    try:
+        keyring = load_keyring(settings, create=False)
+    except SecretsError as exc:
+        fail(exc.message)
+    db = Database.from_url(settings.database_url)
+    if migrate.current_revision(db.engine) != migrate.head_revision(db.engine):
+        db.dispose()
+        fail("the database schema is not at the newest revision; run 'jeroboam-manage db upgrade' first")
+    return db, keyring
+
+
+def secrets_check(args: argparse.Namespace) -> int:
+    """Every encryption key stored secrets use is configured and decrypts them."""
+    db, keyring = _secrets_database(args)
+    try:
+        used = check_stored_secrets(db, keyring)
+    except SecretsError as exc:
+        fail(exc.message)
+    finally:
+        db.dispose()
+    print(f"ok: stored secrets use {used} encryption key(s); all decrypt with the keys from {keyring.source}")
+    return 0
+
+
+def secrets_rotate_key(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored secret with the current (first) key, in batches, while the service runs."""
+    db, keyring = _secrets_database(args)
+    try:
+        if args.generate:
+            path = keyring.key_file
+            if path is None:
+                fail(
+                    "the keys come from [secrets] encryption_keys: put a new key ('jeroboam-manage secrets "
+                    "generate-key') first in that list on every process, then run rotate-key without --generate"
+                )
+            new = generate_key().encode("ascii")
+            write_key_file(path, [new, *keyring.keys])
+            keyring.refresh()
+            print(f"added key {key_id(new)} first to {path} (running processes re-read the file)")
+        result = reencrypt_all(
+            db,
+            keyring,
+            batch_size=args.batch_size,
+            progress=lambda done: print(f"  re-encrypted {done} secret(s)", flush=True),
+        )
+    except SecretsError as exc:
+        fail(exc.message)
+    finally:
+        db.dispose()
+    print(
+        f"{result.reencrypted} secret(s) re-encrypted with key {result.current_key}; "
+        f"{result.remaining} remain under other keys"
+    )
+    if result.remaining:
+        print(
+            "some process still encrypts with an older key: give every process the new key first "
+            "(see docs/security.md), then run rotate-key again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -54,6 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     policy = groups.add_parser("policy", help="authorization rules").add_subparsers(dest="action", required=True)
     policy.add_parser("sample", help="print every rule with its default").set_defaults(
         func=lambda _args: print(policy_sample()) or 0
+    )
+
+    secrets = groups.add_parser("secrets", help="encryption of secrets at rest").add_subparsers(
+        dest="action", required=True
+    )
+    rotate = secrets.add_parser(
+        "rotate-key", help="re-encrypt every stored secret with the current (first) encryption key"
+    )
+    rotate.add_argument(
+        "--generate", action="store_true", help="first add a new key at the head of the key file (no keys configured)"
+    )
+    rotate.add_argument("--batch-size", type=int, default=100, help="secrets re-encrypted per transaction (100)")
+    add_config_argument(rotate)
+    rotate.set_defaults(func=secrets_rotate_key)
+    check = secrets.add_parser("check", help="verify the configured keys decrypt every stored secret")
+    add_config_argument(check)
+    check.set_defaults(func=secrets_check)
+    secrets.add_parser("generate-key", help="print a new encryption key for [secrets] encryption_keys").set_defaults(
+        func=lambda _args: print(generate_key()) or 0
     )
 
     args = parser.parse_args(argv)

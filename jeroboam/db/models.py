@@ -245,3 +245,27 @@ class Service(TimestampMixin, Base):
     last_seen_up: Mapped[datetime | None] = mapped_column(UTCDateTime)
     forced_down: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     report_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+
+
+class ClusterCertificate(TimestampMixin, Base):
+    """A certificate of a cluster with its private key, which is stored encrypted (``pki.secrets``).
+
+    ``kind`` is ``ca`` (the cluster CA), ``etcd_ca`` / ``front_proxy_ca`` (kubernetes), ``server``
+    (the endpoint) or ``client`` (the conductor's own). ``key_id`` names the encryption key of
+    ``encrypted_private_key``; ``operation_id`` the rotation that issued the row, if one did.
+    """
+
+    __tablename__ = "cluster_certificates"
+    __table_args__ = (UniqueConstraint("cluster_id", "kind", name="uq_cluster_certificates_cluster_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.uuid", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    certificate: Mapped[str] = mapped_column(Text, nullable=False)
+    encrypted_private_key: Mapped[str] = mapped_column(Text, nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    operation_id: Mapped[str | None] = mapped_column(String(36))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # coe values a template may carry; 'swarm' is accepted as an alias of 'swarm-mode'.
 KNOWN_COES = ("kubernetes", "swarm", "swarm-mode", "mesos")
@@ -84,6 +84,19 @@ class NodeGroupSpec:
 
 
 @dataclass(frozen=True)
+class TlsMaterial:
+    """The cluster endpoint's TLS: its CA, the server certificate the endpoint presents, and the
+    client certificate the conductor authenticates with. PEM; the private keys are decrypted, so
+    they are kept out of ``repr`` (and must never be logged)."""
+
+    ca_cert_pem: str
+    server_cert_pem: str
+    server_key_pem: str = field(repr=False)
+    client_cert_pem: str
+    client_key_pem: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     """The desired state of a cluster, as the conductor hands it to a driver."""
 
@@ -101,6 +114,8 @@ class ClusterSpec:
     fixed_subnet: str | None = None
     keypair: str | None = None
     tls_disabled: bool = False
+    # Filled by the conductor's pki phase (None when the template has tls_disabled).
+    tls: TlsMaterial | None = None
 
     @property
     def masters(self) -> tuple[NodeGroupSpec, ...]:

@@ -64,6 +64,7 @@ the ensure calls fail permanently with a message naming the label;
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -151,6 +152,7 @@ class SimClusterState:
     next_host: int = 0
     faults: dict[str, int] = field(default_factory=dict)  # "<kind>:<phase>" -> calls affected
     version: int = STATE_VERSION
+    ca_fingerprint: str | None = None  # SHA-256 of the DER of the CA the endpoint was last given
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -434,7 +436,14 @@ class SimDriver(CatalogDriver):
                         RETRY_DELAY,
                     )
                 state.endpoint = _api_address(spec)
+            state.ca_fingerprint = _ca_fingerprint(spec)
             return state.endpoint
+
+    def tls_server_names(self, spec: ClusterSpec) -> list[str]:
+        """Names the endpoint's server certificate must carry (optional driver method; the pki
+        phase adds loopback): the simulated endpoint's host."""
+        host = _api_address(spec).split("://", 1)[1].rsplit(":", 1)[0]
+        return [host]
 
     def delete_cluster(self, spec: ClusterSpec) -> None:
         faults = self._begin(spec, "delete")
@@ -665,6 +674,14 @@ def _first_worker_nodes(spec: ClusterSpec, state: SimClusterState, count: int) -
 def _net_octet(uuid: str) -> int:
     """The second octet of the cluster's fake 10.x.0.0/16 (stable across processes)."""
     return hashlib.sha256(uuid.encode()).digest()[0] % 254 + 1
+
+
+def _ca_fingerprint(spec: ClusterSpec) -> str | None:
+    """What the simulated endpoint 'installed': the fingerprint of the CA it was given, if any."""
+    if spec.tls is None:
+        return None
+    body = "".join(line for line in spec.tls.ca_cert_pem.splitlines() if line and not line.startswith("-----"))
+    return hashlib.sha256(base64.b64decode(body)).hexdigest()
 
 
 def _api_address(spec: ClusterSpec) -> str:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from jeroboam.config import Settings
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.pki.secrets import Keyring, load_keyring
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, Waker
+from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
 from jeroboam.services.federations import FederationService
@@ -34,6 +36,8 @@ class Services:
     notifier: Notifier
     clusters: ClusterService
     nodegroups: NodeGroupService
+    keyring: Keyring
+    certificates: CertificateService
 
     @classmethod
     def build(
@@ -44,12 +48,14 @@ class Services:
         drivers: DriverRegistry | None = None,
         waker: Waker | None = None,
         notifier: Notifier | None = None,
+        keyring: Keyring | None = None,
     ) -> Services:
         db = db or Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
         policy = Policy(settings.oslo_policy)
         drivers = drivers or DriverRegistry.from_entry_points(settings)
         waker = waker if waker is not None else InProcessWaker()
         notifier = notifier if notifier is not None else NullNotifier()
+        keyring = keyring or load_keyring(settings)
         return cls(
             settings=settings,
             db=db,
@@ -64,4 +70,6 @@ class Services:
             notifier=notifier,
             clusters=ClusterService(db, policy, drivers, settings, waker, notifier),
             nodegroups=NodeGroupService(db, policy, drivers, settings, waker, notifier),
+            keyring=keyring,
+            certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
         )
