@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from jeroboam.drivers.base import ClusterDriver, PermanentError, RetryableError
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import JeroboamError
 from jeroboam.rpc.notifications import Notifier
+from jeroboam.services.certificates import ClusterPki
 from jeroboam.services.operations import accept
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,11 @@ class Reconciler:
         self.settings = settings
         self.notifier = notifier
         self.clock = clock
+        self.pki = ClusterPki(db, settings, clock=clock)
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, claim: Claim) -> None:
+        work: Work | None = None
         try:
             work = self._load(claim)
             if work is None:
@@ -180,8 +183,23 @@ class Reconciler:
                 self._check_health(work)
         except LeaseLostError:
             log.info("cluster %s: lease taken over by another conductor; stopping", claim.cluster_id)
+            if work is not None and work.status in states.IN_PROGRESS and work.status != Status.DELETE_IN_PROGRESS:
+                self._undo_late_call(work)
         except SupersededError:
             log.info("cluster %s: a delete superseded the running operation", claim.cluster_id)
+
+    def _undo_late_call(self, work: Work) -> None:
+        """This pass's lease lapsed during a driver call (stuck past its deadline, or superseded by
+        a delete) and a delete took over: the call may have built something after that delete ran,
+        so delete again (idempotent) rather than leave it orphaned."""
+        with self.db.transaction() as session:
+            if not repo.deleted_or_deleting(session, work.spec.uuid):
+                return
+        try:
+            self._driver(work).delete_cluster(work.spec)
+            log.info("cluster %s: removed what a late driver call of a superseded pass built", work.spec.uuid)
+        except Exception:
+            log.exception("cluster %s: could not undo a late driver call; its resources may remain", work.spec.uuid)
 
     # -- reading -----------------------------------------------------------------------------
     def _load(self, claim: Claim) -> Work | None:
@@ -209,7 +227,10 @@ class Reconciler:
             )
             return Work(
                 claim=claim,
-                spec=build_spec(cluster, template, nodegroups, operations),
+                spec=replace(
+                    build_spec(cluster, template, nodegroups, operations),
+                    tls=self.pki.stored_material(session, cluster.uuid, tls_disabled=template.tls_disabled),
+                ),
                 status=status,
                 generation=cluster.generation,
                 deadline=deadline,
@@ -249,7 +270,8 @@ class Reconciler:
         spec = work.spec
         observed: dict[str, Any] = {"nodegroups": {}}
         self._phase(work, "infrastructure", lambda: driver.ensure_infrastructure(spec))
-        self._phase(work, "pki", lambda: None)  # certificates arrive with the PKI work
+        tls = self._phase(work, "pki", lambda: self.pki.ensure(work.claim, spec, driver))
+        spec = work.spec = replace(spec, tls=tls)  # the later phases hand the endpoint its TLS
         for group in spec.masters:
             observed["nodegroups"][group.uuid] = self._phase(
                 work,
@@ -450,6 +472,8 @@ class Reconciler:
             cluster.health_status_reason = reason
             interval = self.settings.conductor.health_polling_interval
             cluster.next_check_at = now + timedelta(seconds=interval) if interval >= 0 else None
+            if cluster.generation != work.generation:
+                cluster.next_check_at = now  # a request accepted during the probe is due now
             status = Status(cluster.status) if cluster.status else None
             if (
                 work.autoheal

@@ -166,6 +166,7 @@ class Conductor:
         with self.db.transaction() as session:
             for claim in running:
                 deadline = repo.deadline_of(session, claim.cluster_id)
-                # Past its deadline a stuck call loses its lease, so the operation can be failed.
-                if deadline is None or now < deadline:
+                # Past its deadline a stuck call loses its lease, so the operation can be failed;
+                # so does work a delete superseded, so the delete need not wait for a stuck call.
+                if (deadline is None or now < deadline) and not repo.superseded_by_delete(session, claim):
                     repo.renew(session, claim, lease_until)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate
 from jeroboam.db.repositories.base import PageRequest, find_one, paginate
+from jeroboam.db.session import hold_named_lock
 from jeroboam.errors import ConflictError, NotFoundError
 
 RESOURCE = "Cluster"
@@ -67,6 +68,12 @@ def add(session: Session, cluster: Cluster) -> Cluster:
     except IntegrityError:  # the unit of work is lost anyway: the error ends it
         raise ConflictError(f"A cluster with UUID {cluster.uuid} already exists.") from None
     return cluster
+
+
+def lock_project(session: Session, project_id: str) -> None:
+    """Serialise cluster creation in ``project_id`` until the transaction ends, so that two
+    creates cannot both count the clusters, see room under the quota, and both insert."""
+    hold_named_lock(session, f"clusters-of-project:{project_id}")
 
 
 def count_in_project(session: Session, project_id: str) -> int:

@@ -16,7 +16,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
+from jeroboam.db.repositories import certificates
 from jeroboam.db.repositories.operations import OPEN
+from jeroboam.domain.states import Status
 
 
 class LeaseLostError(Exception):
@@ -27,6 +29,7 @@ class LeaseLostError(Exception):
 class Claim:
     cluster_id: str
     token: int
+    generation: int = 0  # the cluster's generation when claimed
 
 
 def claim_due(
@@ -34,7 +37,7 @@ def claim_due(
 ) -> list[Claim]:
     """Claim up to ``limit`` clusters whose ``next_check_at`` has come and whose lease is free."""
     stmt = (
-        select(Cluster.id, Cluster.uuid, Cluster.lease_token)
+        select(Cluster.id, Cluster.uuid, Cluster.lease_token, Cluster.generation)
         .where(Cluster.next_check_at <= now)
         .where(or_(Cluster.lease_expires_at.is_(None), Cluster.lease_expires_at < now))
         .order_by(Cluster.next_check_at)
@@ -43,7 +46,7 @@ def claim_due(
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
     claims: list[Claim] = []
-    for row_id, uuid, token in session.execute(stmt).all():
+    for row_id, uuid, token, generation in session.execute(stmt).all():
         result = session.execute(
             update(Cluster)
             .where(Cluster.id == row_id, Cluster.lease_token == token)
@@ -51,18 +54,30 @@ def claim_due(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
-            claims.append(Claim(uuid, token + 1))
+            claims.append(Claim(uuid, token + 1, generation))
     return claims
 
 
 def renew(session: Session, claim: Claim, lease_until: datetime) -> bool:
+    # A released lease (owner cleared by the finished pass) is not revived by a late renewal.
     result = session.execute(
         update(Cluster)
-        .where(Cluster.uuid == claim.cluster_id, Cluster.lease_token == claim.token)
+        .where(Cluster.uuid == claim.cluster_id, Cluster.lease_token == claim.token, Cluster.lease_owner.is_not(None))
         .values(lease_expires_at=lease_until)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def superseded_by_delete(session: Session, claim: Claim) -> bool:
+    """A delete was accepted after ``claim`` was made (the claimed work is not that delete)."""
+    row = session.execute(select(Cluster.status, Cluster.generation).where(Cluster.uuid == claim.cluster_id)).first()
+    return row is None or (row.status == Status.DELETE_IN_PROGRESS and row.generation > claim.generation)
+
+
+def deleted_or_deleting(session: Session, cluster_id: str) -> bool:
+    status = session.scalar(select(Cluster.status).where(Cluster.uuid == cluster_id))
+    return status is None or status == Status.DELETE_IN_PROGRESS
 
 
 def fenced_cluster(session: Session, claim: Claim) -> Cluster:
@@ -93,8 +108,12 @@ def open_operations(session: Session, cluster: Cluster) -> Sequence[Operation]:
 
 
 def delete_cluster_rows(session: Session, cluster: Cluster) -> None:
+    certificates.delete_for_cluster(session, cluster.uuid)  # its CAs and (encrypted) keys
     for nodegroup in nodegroups_of(session, cluster):
         session.delete(nodegroup)
+    # Nodegroups first: the unit of work does not order these deletes (no relationship), and the
+    # cluster's ON DELETE CASCADE would remove the nodegroups under it (SAWarning: 0 rows matched).
+    session.flush()
     session.delete(cluster)
     session.flush()
 

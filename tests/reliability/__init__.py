@@ -1,0 +1,1 @@
+"""Reliability runs: conductor crashes, failure surfacing and request races on real processes."""
