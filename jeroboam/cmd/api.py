@@ -10,7 +10,16 @@ from pathlib import Path
 import uvicorn
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.cmd.common import (
+    add_config_argument,
+    broker_notifier,
+    check_schema,
+    check_secrets,
+    secrets_keyring,
+    settings_from,
+    setup_logging,
+)
+from jeroboam.db.session import Database
 from jeroboam.rpc.amqp import AmqpWaker
 from jeroboam.rpc.wakeup import NullWaker, Waker
 from jeroboam.services.container import Services
@@ -30,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     settings.api.port = args.port or settings.api.port
     settings.api.workers = args.workers or settings.api.workers
     setup_logging(settings)
+    # Fail at start, not at the first request, when the keys cannot read the stored secrets.
+    database = Database.from_url(settings.database_url, pool_size=1)
+    check_schema(database)
+    check_secrets(database, secrets_keyring(settings))
+    database.dispose()
     if args.config:
         # Worker processes rebuild the settings from the same file and environment.
         os.environ[CONFIG_ENV] = str(args.config)
@@ -51,7 +65,8 @@ def app_factory() -> object:
     settings = settings_from(Path(config) if config else None)
     waker: Waker = AmqpWaker(settings.transport_url) if settings.transport_url else NullWaker()
     notifier = broker_notifier(settings, f"jeroboam-api.{settings.service.host}")
-    return create_app(settings, Services.build(settings, waker=waker, notifier=notifier))
+    keyring = secrets_keyring(settings)
+    return create_app(settings, Services.build(settings, waker=waker, notifier=notifier, keyring=keyring))
 
 
 if __name__ == "__main__":

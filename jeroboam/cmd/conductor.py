@@ -7,7 +7,15 @@ import signal
 import sys
 import threading
 
-from jeroboam.cmd.common import add_config_argument, broker_notifier, settings_from, setup_logging
+from jeroboam.cmd.common import (
+    add_config_argument,
+    broker_notifier,
+    check_schema,
+    check_secrets,
+    secrets_keyring,
+    settings_from,
+    setup_logging,
+)
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
@@ -25,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.service.host = args.host
     setup_logging(settings)
     db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
+    check_schema(db)
+    check_secrets(db, secrets_keyring(settings))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -10,14 +10,17 @@ import sys
 import uvicorn
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import add_config_argument, broker_notifier, fail, settings_from, setup_logging
+from jeroboam.cmd.common import (
+    add_config_argument,
+    broker_notifier,
+    check_secrets,
+    secrets_keyring,
+    settings_from,
+    setup_logging,
+)
 from jeroboam.conductor.worker import Conductor
-from jeroboam.config import Settings
 from jeroboam.db import migrate
-from jeroboam.db.session import Database
-from jeroboam.pki.secrets import Keyring, SecretsError, load_keyring
 from jeroboam.rpc.wakeup import InProcessWaker
-from jeroboam.services.certificates import check_stored_secrets
 from jeroboam.services.container import Services
 
 log = logging.getLogger("jeroboam")
@@ -34,26 +37,6 @@ def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
         "Stop it with Ctrl-C (or SIGTERM).",
     ]
     return "\n".join(lines)
-
-
-def secrets_keyring(settings: Settings) -> Keyring:
-    """The keys of secrets at rest: configured ones, else ``<data_dir>/secret.key``, generated (mode
-    0600) on first start so the all-in-one needs no configuration."""
-    try:
-        keyring = load_keyring(settings, create=True)
-    except SecretsError as exc:
-        fail(exc.message)
-    log.info("secrets at rest: %d encryption key(s) from %s", len(keyring.ids), keyring.source)
-    return keyring
-
-
-def check_secrets(db: Database, keyring: Keyring) -> None:
-    """Refuse to start when the keys cannot decrypt what is stored (never write with a wrong key)."""
-    try:
-        check_stored_secrets(db, keyring)
-    except SecretsError as exc:
-        db.dispose()
-        fail(exc.message)
 
 
 def up(args: argparse.Namespace) -> int:
