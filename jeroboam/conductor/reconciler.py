@@ -287,6 +287,7 @@ class Reconciler:
                 lambda g=group: driver.ensure_nodegroup(spec, g),  # type: ignore[misc]
             )
         observed["api_address"] = self._phase(work, "endpoint", lambda: driver.ensure_endpoint(spec))
+        observed["status"] = self._phase(work, "status", lambda: driver.observe(spec))
         return observed
 
     def _phase(self, work: Work, phase: str, call: Callable[[], T]) -> T:
@@ -384,6 +385,13 @@ class Reconciler:
             cluster = repo.fenced_cluster(session, work.claim)
             nodegroups = list(repo.nodegroups_of(session, cluster))
             cluster.api_address = observed.get("api_address")
+            # Magnum's stack_id / cluster_id is an opaque driver reference; ours is the cluster itself.
+            cluster.stack_id = cluster.stack_id or cluster.uuid
+            seen_status: ClusterObservation | None = observed.get("status")
+            if seen_status is not None:
+                cluster.coe_version = seen_status.coe_version
+                cluster.container_version = seen_status.container_version
+                cluster.health_status, cluster.health_status_reason = health_of(seen_status)
             masters: list[str] = []
             workers: list[str] = []
             for ng in nodegroups:
