@@ -37,7 +37,8 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
             connection.execute(text(f"CREATE DATABASE {name}"))
     except Exception as exc:
         admin.dispose()
-        raise BackendUnavailableError(f"{backend} at {make_url(server).render_as_string()} is not reachable: {exc}") from exc
+        where = make_url(server).render_as_string()
+        raise BackendUnavailableError(f"{backend} at {where} is not reachable: {exc}") from exc
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
