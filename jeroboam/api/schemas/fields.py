@@ -184,3 +184,23 @@ def body_schema(fields: Mapping[str, Field]) -> dict[str, Any]:
         "required": [name for name, spec in fields.items() if spec.mandatory],
         "additionalProperties": False,
     }
+
+
+def openapi_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a required JSON request body (bodies are parsed by hand)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+# A JSON-patch document in Magnum's dialect (see jeroboam/api/patch.py).
+PATCH_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "op": {"type": "string", "enum": ["add", "replace", "remove"]},
+            "path": {"type": "string", "pattern": "^(/[\\w-]+)+$"},
+            "value": {"type": ["string", "integer", "boolean"]},
+        },
+        "required": ["op", "path"],
+    },
+}

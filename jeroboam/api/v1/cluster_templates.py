@@ -11,34 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from jeroboam.api.deps import PAGE_ARGUMENTS, base_url, check_query, collection, context_of, page_request, read_json
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas.cluster_templates import CREATE_DEFAULTS, FIELDS, PATCHABLE, render
-from jeroboam.api.schemas.fields import body_schema, check_value, validate_body
+from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, check_value, openapi_body, validate_body
 from jeroboam.db.models import ClusterTemplate
 from jeroboam.domain.templates import NON_REMOVABLE
 from jeroboam.errors import InvalidFieldError
 from jeroboam.services.cluster_templates import ClusterTemplateService
 
-BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema(FIELDS)}}}}
-PATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "op": {"type": "string", "enum": ["add", "replace", "remove"]},
-                            "path": {"type": "string", "pattern": "^(/[\\w-]+)+$"},
-                            "value": {"type": ["string", "integer", "boolean"]},
-                        },
-                        "required": ["op", "path"],
-                    },
-                }
-            }
-        },
-    }
-}
+BODY = openapi_body(body_schema(FIELDS))
+PATCH_BODY = openapi_body(PATCH_SCHEMA)
 
 
 def compute_changes(operations: list[dict[str, Any]], base: str) -> Any:

@@ -23,7 +23,15 @@ from jeroboam.api.deps import (
 )
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas import clusters as schema
-from jeroboam.api.schemas.fields import Field, body_schema, check_value, parse_bool, validate_body
+from jeroboam.api.schemas.fields import (
+    PATCH_SCHEMA,
+    Field,
+    body_schema,
+    check_value,
+    openapi_body,
+    parse_bool,
+    validate_body,
+)
 from jeroboam.domain.versions import MIN_VERSION, RESIZE, ROLLBACK, UPGRADE, ZERO_NODE_COUNT, Version
 from jeroboam.errors import InvalidFieldError, InvalidInputError
 from jeroboam.services.clusters import ClusterPatch, ClusterService, ClusterView
@@ -31,27 +39,7 @@ from jeroboam.services.clusters import ClusterPatch, ClusterService, ClusterView
 ZERO_NOT_SUPPORTED = "Resizing a nodegroup to zero is not supported in the provided microversion."
 UPGRADE_NOT_SUPPORTED = "Cluster upgrade is not supported in the provided microversion."
 
-PATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "op": {"type": "string", "enum": ["add", "replace", "remove"]},
-                            "path": {"type": "string", "pattern": "^(/[\\w-]+)+$"},
-                            "value": {"type": ["string", "integer", "boolean"]},
-                        },
-                        "required": ["op", "path"],
-                    },
-                }
-            }
-        },
-    }
-}
+PATCH_BODY = openapi_body(PATCH_SCHEMA)
 UUID_RESPONSE: dict[int | str, dict[str, Any]] = {
     "202": {
         "description": "Accepted: the operation is recorded and runs in a conductor.",
@@ -61,7 +49,7 @@ UUID_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 def _body(fields: Mapping[str, Field]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema(fields)}}}}
+    return openapi_body(body_schema(fields))
 
 
 def service(request: Request) -> ClusterService:

@@ -11,34 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from jeroboam.api.deps import PAGE_ARGUMENTS, base_url, check_query, collection, context_of, page_request, read_json
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas.federations import FIELDS, INTERNAL, NON_REMOVABLE, PATCHABLE, check_body, check_field, render
-from jeroboam.api.schemas.fields import body_schema, parse_bool, validate_body
+from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, openapi_body, parse_bool, validate_body
 from jeroboam.db.models import Federation
 from jeroboam.services.federations import ComputeChanges, FederationService
 
 router = APIRouter(tags=["federations"])
 
-BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema(FIELDS)}}}}
-PATCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "op": {"type": "string", "enum": ["add", "replace", "remove"]},
-                            "path": {"type": "string", "pattern": "^(/[\\w-]+)+$"},
-                            "value": {"type": ["string", "integer", "boolean"]},
-                        },
-                        "required": ["op", "path"],
-                    },
-                }
-            }
-        },
-    }
-}
+BODY = openapi_body(body_schema(FIELDS))
+PATCH_BODY = openapi_body(PATCH_SCHEMA)
 
 
 def service(request: Request) -> FederationService:

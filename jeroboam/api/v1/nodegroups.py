@@ -22,8 +22,7 @@ from jeroboam.api.deps import (
 )
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas import nodegroups as schema
-from jeroboam.api.schemas.fields import body_schema, check_value, validate_body
-from jeroboam.api.v1.clusters import PATCH_BODY
+from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, check_value, openapi_body, validate_body
 from jeroboam.domain.versions import NODEGROUPS
 from jeroboam.errors import InvalidInputError
 from jeroboam.services.nodegroups import PATCHABLE, NodeGroupService, NodeGroupView
@@ -31,7 +30,8 @@ from jeroboam.services.nodegroups import PATCHABLE, NodeGroupService, NodeGroupV
 router = APIRouter(tags=["nodegroups"])
 COLLECTION = "/v1/clusters/{cluster_ident}/nodegroups"
 ONE = COLLECTION + "/{ident}"
-BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema(schema.FIELDS)}}}}
+BODY = openapi_body(body_schema(schema.FIELDS))
+PATCH_BODY = openapi_body(PATCH_SCHEMA)
 
 
 def service(request: Request) -> NodeGroupService:

@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jeroboam.api.deps import PAGE_ARGUMENTS, base_url, check_query, collection, context_of, page_request, read_json
-from jeroboam.api.schemas.fields import body_schema, parse_bool, validate_body
+from jeroboam.api.schemas.fields import body_schema, openapi_body, parse_bool, validate_body
 from jeroboam.api.schemas.quotas import FIELDS, render
 from jeroboam.services.quotas import QuotaService
 
 router = APIRouter(tags=["quotas"])
 
-BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": body_schema(FIELDS)}}}}
+BODY = openapi_body(body_schema(FIELDS))
 ONE = "/v1/quotas/{project_id}/{resource}"
 
 
