@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings)
     db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
     check_schema(db)
-    check_secrets(db, secrets_keyring(settings))
+    keyring = secrets_keyring(settings)
+    check_secrets(db, keyring)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         wakeups = InProcessWaker()  # nobody wakes it: it polls every conductor.poll_interval
     notifier = broker_notifier(settings, f"jeroboam-conductor.{settings.service.host}")
-    conductor = Conductor(db, DriverRegistry.from_entry_points(settings), settings, notifier=notifier, wakeups=wakeups)
+    conductor = Conductor(
+        db, DriverRegistry.from_entry_points(settings), settings, notifier=notifier, wakeups=wakeups, keyring=keyring
+    )
     conductor.start()
     stop.wait()
     conductor.stop()

@@ -54,7 +54,7 @@ def up(args: argparse.Namespace) -> int:
     migrate.upgrade(services.db.engine)
     check_secrets(services.db, keyring)
     app = create_app(settings, services)
-    conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=waker)
+    conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=waker, keyring=keyring)
     conductor.start()
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)

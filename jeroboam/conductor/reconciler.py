@@ -35,6 +35,7 @@ from jeroboam.domain.states import Action, Health, Status
 from jeroboam.drivers.base import ClusterDriver, PermanentError, RetryableError
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import JeroboamError
+from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.services.certificates import ClusterPki
 from jeroboam.services.operations import accept
@@ -161,6 +162,7 @@ class Reconciler:
         settings: Settings,
         notifier: Notifier,
         *,
+        keyring: Keyring | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -168,7 +170,7 @@ class Reconciler:
         self.settings = settings
         self.notifier = notifier
         self.clock = clock
-        self.pki = ClusterPki(db, settings, clock=clock)
+        self.pki = ClusterPki(db, settings, keyring, clock=clock)
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, claim: Claim) -> None:

@@ -27,6 +27,7 @@ from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import ServiceUnavailableError
+from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Conductor:
         notifier: Notifier,
         wakeups: WakeSource,
         host: str | None = None,
+        keyring: Keyring | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -66,7 +68,7 @@ class Conductor:
         self.host = host or settings.service.host
         self.owner = f"{self.host}:{id(self):x}"
         self.clock = clock
-        self.reconciler = Reconciler(db, drivers, settings, notifier, clock=clock)
+        self.reconciler = Reconciler(db, drivers, settings, notifier, keyring=keyring, clock=clock)
         self.heartbeat = Heartbeat(db, self.host, settings.service.periodic_interval_max)
         self._active: dict[str, Active] = {}
         self._lock = threading.Lock()

@@ -213,13 +213,16 @@ class ClusterService:
         settings: Settings,
         waker: Waker,
         notifier: Notifier,
+        *,
+        templates: ClusterTemplateService,
+        quotas: QuotaService,
     ) -> None:
         self.db = db
         self.policy = policy
         self.drivers = drivers
         self.settings = settings
-        self.templates = ClusterTemplateService(db, policy, drivers, settings)
-        self.quotas = QuotaService(db, policy, settings)
+        self.templates = templates
+        self.quotas = quotas
         self.announcer = Announcer(waker, notifier)
 
     def sees_all(self, context: RequestContext, rule: str) -> bool:

@@ -56,20 +56,24 @@ class Services:
         waker = waker if waker is not None else InProcessWaker()
         notifier = notifier if notifier is not None else NullNotifier()
         keyring = keyring or load_keyring(settings)
+        # Each service once; those that need another get it passed in.
+        templates = ClusterTemplateService(db, policy, drivers, settings)
+        quotas = QuotaService(db, policy, settings)
+        clusters = ClusterService(db, policy, drivers, settings, waker, notifier, templates=templates, quotas=quotas)
         return cls(
             settings=settings,
             db=db,
             policy=policy,
             drivers=drivers,
-            cluster_templates=ClusterTemplateService(db, policy, drivers, settings),
-            quotas=QuotaService(db, policy, settings),
+            cluster_templates=templates,
+            quotas=quotas,
             stats=StatsService(db, policy),
             mservices=MServiceService(db, policy, settings),
             federations=FederationService(db, policy),
             waker=waker,
             notifier=notifier,
-            clusters=ClusterService(db, policy, drivers, settings, waker, notifier),
-            nodegroups=NodeGroupService(db, policy, drivers, settings, waker, notifier),
+            clusters=clusters,
+            nodegroups=NodeGroupService(db, policy, settings, waker, notifier, clusters=clusters),
             keyring=keyring,
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
         )

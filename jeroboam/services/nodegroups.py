@@ -19,7 +19,6 @@ from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import new_uuid
 from jeroboam.domain.specs import TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
-from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
@@ -146,15 +145,16 @@ class NodeGroupService:
         self,
         db: Database,
         policy: Policy,
-        drivers: DriverRegistry,
         settings: Settings,
         waker: Waker,
         notifier: Notifier,
+        *,
+        clusters: ClusterService,
     ) -> None:
         self.db = db
         self.policy = policy
         self.settings = settings
-        self.clusters = ClusterService(db, policy, drivers, settings, waker, notifier)
+        self.clusters = clusters
         self.announcer = Announcer(waker, notifier)
 
     def _cluster(

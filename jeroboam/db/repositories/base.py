@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import JSON, ColumnElement, Select, and_, inspect, or_, select
+from sqlalchemy import JSON, ColumnElement, Select, and_, inspect, or_
 from sqlalchemy.orm import Session
 
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like
@@ -115,7 +115,3 @@ def find_one(
         raise NotFoundError(f"{resource} {ident} could not be found.")
     found: T = rows[0]
     return found
-
-
-def select_all(model: type[T]) -> Select[tuple[T]]:
-    return select(model)
