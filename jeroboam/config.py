@@ -119,6 +119,20 @@ def _default_flavors() -> dict[str, FlavorSettings]:
     }
 
 
+class DockerEngineSettings(BaseModel):
+    name: str = Field("local", description="Name of the engine, shown in logs and node reasons.")
+    url: str = Field("unix:///var/run/docker.sock", description="Docker API of the engine (unix:// or tcp://).")
+    tls_ca: Path | None = Field(None, description="CA that signed a tcp:// engine's certificate.")
+    tls_cert: Path | None = Field(None, description="Client certificate for a tcp:// engine.")
+    tls_key: Path | None = Field(None, description="Client key for a tcp:// engine.")
+    publish_address: str = Field(
+        "127.0.0.1", description="Address of the engine's host on which managers' APIs are published."
+    )
+    projects: list[str] = Field(
+        [], description="Projects this engine is reserved for (empty: any project, one at a time)."
+    )
+
+
 class DockerDriverSettings(BaseModel):
     images: dict[str, str] = Field(
         {"jeroboam-node": "debian"},
@@ -128,6 +142,41 @@ class DockerDriverSettings(BaseModel):
         default_factory=_default_flavors, description="Flavors a template may name."
     )
     external_networks: list[str] = Field(["public"], description="External networks a template may name.")
+    engines: list[DockerEngineSettings] = Field(
+        default_factory=lambda: [DockerEngineSettings()],
+        description="Docker engines that host cluster nodes; a cluster's nodes all live on one engine.",
+    )
+    allow_project_mixing: bool = Field(
+        False,
+        description="Let one engine host clusters of several projects at once. Off: an engine serves one "
+        "project at a time (nodes share the engine's kernel, so an engine is no boundary between projects).",
+    )
+    address_pool: str = Field(
+        "172.28.0.0/14", description="Addresses of cluster networks; each cluster takes one free subnet of it."
+    )
+    subnet_prefix: int = Field(24, ge=16, le=26, description="Prefix length of each cluster's subnet.")
+    api_ports: tuple[int, int] = Field(
+        (23760, 24759), description="Range of ports the managers' TLS Docker API is published on (inclusive)."
+    )
+    preload_images: list[str] = Field(
+        ["jeroboam/busybox:latest"],
+        description="Images of the host engine loaded into every node before it joins (no registry needed).",
+    )
+    node_storage: Literal["volume", "tmpfs"] = Field(
+        "volume",
+        description="Storage of each node's nested Docker: a named volume on the engine's disk, or a tmpfs in "
+        "memory (fast; the only kind that honours docker_volume_size).",
+    )
+    dispatcher_heartbeat_seconds: float = Field(
+        1.0, gt=0, description="Swarm heartbeat; a dead node is noticed after about three of them."
+    )
+    node_ready_timeout: float = Field(60.0, gt=0, description="Seconds a new node's Docker engine has to answer.")
+    drain_timeout: float = Field(
+        30.0, ge=0, description="Seconds to wait for a node's tasks to move away before it is removed."
+    )
+    cache_dir: Path | None = Field(
+        None, description="Where saved image archives are cached (default: <data_dir>/docker-cache)."
+    )
 
 
 class SimDriverSettings(BaseModel):

@@ -19,6 +19,7 @@ from jeroboam.cmd.common import (
     setup_logging,
 )
 from jeroboam.conductor.worker import Conductor
+from jeroboam.config import Settings
 from jeroboam.db import migrate
 from jeroboam.rpc.wakeup import InProcessWaker
 from jeroboam.services.container import Services
@@ -39,6 +40,21 @@ def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
     return "\n".join(lines)
 
 
+def share_single_engine(settings: Settings) -> str | None:
+    """The all-in-one lets every project use its one local Docker engine (unless the operator said
+    otherwise); the message says so, since nodes of different projects then share a kernel."""
+    docker = settings.docker
+    if "allow_project_mixing" in docker.model_fields_set or len(docker.engines) != 1:
+        return None
+    docker.allow_project_mixing = True
+    engine = docker.engines[0]
+    return (
+        f"Docker clusters of every project share the engine {engine.name} ({engine.url}), so their nodes share "
+        "one kernel: fine for one user, no boundary between tenants. Set [docker] allow_project_mixing = false "
+        "to give each project an engine of its own (docs/security.md)."
+    )
+
+
 def up(args: argparse.Namespace) -> int:
     settings = settings_from(args.config, data_dir=args.data_dir)
     # Flags win over the file and the environment.
@@ -46,6 +62,7 @@ def up(args: argparse.Namespace) -> int:
     settings.api.port = args.port or settings.api.port
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    mixing = share_single_engine(settings)
     # API and conductor share the process: wake-ups go straight from one to the other.
     waker = InProcessWaker()
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
@@ -62,6 +79,8 @@ def up(args: argparse.Namespace) -> int:
     print(
         usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
     )
+    if mixing:
+        print(mixing, flush=True)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the previous
     # handler; with Python's defaults that would kill the process before the conductor stops.
     signal.signal(signal.SIGTERM, lambda *_: None)

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+import docker
+import docker.errors
+import requests
+
 from jeroboam.cmd.common import add_config_argument, fail, settings_from
 from jeroboam.cmd.sample import config_sample
 from jeroboam.db import migrate
 from jeroboam.db.session import Database, make_engine
+from jeroboam.drivers.dind.image import ImageBuildError, node_image, workload_image
 from jeroboam.pki.secrets import Keyring, SecretsError, generate_key, key_id, load_keyring, write_key_file
 from jeroboam.policy import sample as policy_sample
 from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
@@ -100,6 +105,51 @@ def secrets_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+DOCKER_API_VERSION = "1.41"  # Debian 12's docker.io 20.10; a fixed version makes no request in the constructor
+
+
+def images_build(args: argparse.Namespace) -> int:
+    """Build (or find, when current) the docker provider's node and workload images on an engine."""
+    unreachable = (
+        f"No Docker engine answers at {args.engine}. "
+        "Install docker.io and start dockerd: scripts/ensure-docker does both as root."
+    )
+    try:
+        client = docker.DockerClient(base_url=args.engine, version=DOCKER_API_VERSION, timeout=120)
+    except docker.errors.DockerException as exc:
+        print(f"error: cannot use the engine URL {args.engine}: {exc}", file=sys.stderr)
+        return 1
+    client.api.trust_env = False  # REQUESTS_CA_BUNDLE / proxy variables must not apply to the engine
+    try:
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException):
+        print(f"error: {unreachable}", file=sys.stderr)
+        return 1
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        tags = [
+            node_image(client, progress=say, rebuild=args.rebuild),
+            workload_image(client, progress=say, rebuild=args.rebuild),
+        ]
+    except ImageBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except docker.errors.APIError as exc:
+        print(f"error: the Docker engine at {args.engine} failed: {exc.explanation or exc}", file=sys.stderr)
+        return 1
+    except (docker.errors.DockerException, requests.RequestException):
+        print(f"error: {unreachable}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print("\n".join(tags))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jeroboam-manage", description="Jeroboam administration")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -141,6 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     secrets.add_parser("generate-key", help="print a new encryption key for [secrets] encryption_keys").set_defaults(
         func=lambda _args: print(generate_key()) or 0
     )
+
+    images = groups.add_parser("images", help="images of the docker provider").add_subparsers(
+        dest="action", required=True
+    )
+    build = images.add_parser(
+        "build", help="assemble the node and workload images from this host's Docker packages and import them"
+    )
+    build.add_argument("--rebuild", action="store_true", help="build and import even when the images are current")
+    build.add_argument("--engine", default=DEFAULT_ENGINE, help=f"Docker engine URL ({DEFAULT_ENGINE})")
+    build.set_defaults(func=images_build)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

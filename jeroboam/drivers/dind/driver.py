@@ -1,0 +1,476 @@
+"""The ``docker`` provider's driver: swarm-mode clusters of Docker-in-Docker nodes.
+
+One cluster lives on one engine: its own bridge network (a subnet of
+``[docker] address_pool``), one container and one named volume per node, all
+labelled with the cluster (see ``labels``), so the engine itself is the record
+of what exists and a delete finds everything. Managers have fixed addresses
+(their certificate names them before they exist) and publish their Docker API
+behind mutual TLS on the engine host's ``publish_address``; the conductor
+drives the swarm through that endpoint with the cluster's client certificate,
+exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import docker
+from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
+
+from jeroboam.config import Settings
+from jeroboam.domain.specs import (
+    ClusterObservation,
+    ClusterSpec,
+    ImageInfo,
+    NodeGroupObservation,
+    NodeGroupSpec,
+    NodeObservation,
+    Provides,
+    TemplateResources,
+)
+from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
+from jeroboam.drivers.dind import labels
+from jeroboam.drivers.dind.client import manager_client
+from jeroboam.drivers.dind.image import ImageBuildError, node_image
+from jeroboam.drivers.dind.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
+from jeroboam.drivers.dind.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
+from jeroboam.drivers.dind.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
+from jeroboam.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PARALLEL_NODES = 4
+NODEGROUP_LABEL = "jeroboam.nodegroup"
+
+
+def _parallel(items: Sequence[T], call: Callable[[T], object]) -> None:
+    """Run ``call`` on every item at once; the first failure is raised after all finished."""
+    if len(items) <= 1:
+        for item in items:
+            call(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_NODES, len(items))) as pool:
+        futures = [pool.submit(call, item) for item in items]
+    for future in futures:
+        future.result()
+
+
+def _availability(group: NodeGroupSpec) -> str:
+    effects = {AVAILABILITY_OF_TAINT.get(t.effect) for t in group.node_taints}
+    return "drain" if "drain" in effects else "pause" if "pause" in effects else "active"
+
+
+class DockerDriver(CatalogDriver):
+    name = "docker"
+    provides = (Provides("vm", "swarm-mode"), Provides("vm", "swarm"))
+    volume_drivers = ("local",)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.docker.images, settings.docker.flavors, settings.docker.external_networks)
+        self.settings = settings.docker
+        self.placement = Placement(settings.docker)
+        cache = settings.docker.cache_dir or settings.data_dir / "docker-cache"
+        self.nodes = Nodes(settings.docker, dict(settings.docker.flavors), Path(cache))
+        self._images: dict[str, str] = {}
+        self._clients: OrderedDict[tuple[str, ...], docker.DockerClient] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- template checks --------------------------------------------------------------------------
+    def check_template(self, resources: TemplateResources) -> ImageInfo:
+        info = super().check_template(resources)
+        if resources.docker_volume_size and self.settings.node_storage != "tmpfs":
+            raise InvalidInputError(
+                "docker_volume_size is not supported by the docker driver with [docker] node_storage = "
+                '"volume": the engine\'s volumes cannot be size-limited. Leave docker_volume_size unset, '
+                'or have the operator set node_storage = "tmpfs" (sized, in memory).'
+            )
+        return info
+
+    # -- phases ---------------------------------------------------------------------------------
+    def ensure_infrastructure(self, spec: ClusterSpec) -> None:
+        if spec.tls_disabled:
+            raise PermanentError(
+                "the docker driver publishes the swarm managers' API only behind TLS; "
+                "use a cluster template without tls_disabled"
+            )
+        if any(g.docker_volume_size for g in spec.nodegroups) and self.settings.node_storage != "tmpfs":
+            raise PermanentError(
+                'docker_volume_size needs [docker] node_storage = "tmpfs"; create the cluster without it'
+            )
+        masters = sum(g.node_count for g in spec.masters)
+        if masters > MAX_MANAGERS:
+            raise PermanentError(f"the docker driver runs at most {MAX_MANAGERS} managers (asked: {masters})")
+        home = self.placement.place(spec)
+        self._node_image(home.engine)
+
+    def tls_server_names(self, spec: ClusterSpec) -> list[str]:
+        """What the managers' certificate names: their fixed addresses and hostnames, the published address."""
+        home = self.placement.find(spec.uuid)
+        if home is None:
+            return []
+        names = [home.engine.settings.publish_address]
+        for group in spec.masters:
+            names += [home.manager_address(slot) for slot in range(group.node_count)]
+            names += [labels.node_name(spec.name, group.name, slot) for slot in range(group.node_count)]
+        return names
+
+    def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:
+        home = self._home(spec)
+        image = self._node_image(home.engine)
+        if nodegroup.is_master:
+            self._ensure_managers(home, spec, nodegroup, image)
+        else:
+            self._ensure_workers(home, spec, nodegroup, image)
+        return self._observe(home, spec, only=nodegroup.name).nodegroups[0]
+
+    def delete_nodegroup(self, spec: ClusterSpec, name: str) -> None:
+        home = self.placement.find(spec.uuid)
+        if home is None:
+            return
+        doomed = [n for n in self.nodes.list(home, spec.uuid) if n.nodegroup == name]
+        if doomed:
+            self._retire(home, spec, doomed)
+
+    def ensure_endpoint(self, spec: ClusterSpec) -> str:
+        home = self._home(spec)
+        manager = self._first_manager(home, spec)
+        ok, reason = self._swarm(home, spec, manager).ping()
+        if not ok:
+            raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
+        return self._address(home, manager)
+
+    def delete_cluster(self, spec: ClusterSpec) -> None:
+        for engine in self.placement.engines:
+            if _absent_local_engine(engine):
+                log.info(
+                    "engine %s has no Docker socket: nothing of cluster %s can exist there", engine.name, spec.uuid
+                )
+                continue
+            try:
+                client = engine.client
+                containers = client.containers.list(all=True, filters=labels.of_cluster(spec.uuid))
+                _parallel(containers, _remove_container)
+                for volume in client.volumes.list(filters=labels.of_cluster(spec.uuid)):
+                    remove_volume(client, volume.name)
+                for network in client.networks.list(filters=labels.of_cluster(spec.uuid)):
+                    with contextlib.suppress(NotFound):
+                        network.remove()
+            except DockerException as exc:
+                raise unreachable(engine.settings, exc) from exc
+        self._forget_clients(spec.uuid)
+
+    def observe(self, spec: ClusterSpec) -> ClusterObservation:
+        home = self.placement.find(spec.uuid)
+        if home is None:
+            return ClusterObservation(None, False, (), api_reason="the cluster has no network on any Docker engine")
+        return self._observe(home, spec)
+
+    # -- managers ---------------------------------------------------------------------------------
+    def _ensure_managers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
+        assert spec.tls is not None, "the pki phase runs before the control plane"
+        with ThreadPoolExecutor(max_workers=1) as early:
+            workers = early.submit(self._provision_workers_early, home, spec, image)
+            self._converge_managers(home, spec, group, image)
+            workers.result()
+        self._configure(home, spec, group)
+
+    def _converge_managers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
+        assert spec.tls is not None
+        nodes = {n.slot: n for n in self._group(home, spec, group.name)}
+        restarted = False
+        for slot in range(group.node_count):
+            node = nodes.get(slot)
+            fresh = node is None
+            if node is None:
+                node = self._create_manager(home, spec, group, slot, image)
+            elif self._outdated(node, spec, group):
+                log.info("cluster %s: replacing manager %s with template %s", spec.uuid, node.name, spec.template_id)
+                node = self._recreate(home, spec, group, node, image)
+            elif self.nodes.installed_fingerprint(node) != fingerprint(spec.tls):
+                log.info("cluster %s: new TLS material for manager %s; restarting its endpoint", spec.uuid, node.name)
+                self.nodes.install_certs(node, spec.tls)
+                node.container.restart(timeout=10)
+                restarted = True
+            elif not node.running:
+                self._revive(node)
+            self.nodes.wait_ready(node)
+            if slot == 0:
+                swarm = self._swarm(home, spec, node)
+                if not swarm.active():
+                    if fresh or not in_swarm(node):
+                        self.nodes.preload(home, node)
+                    swarm.init(home.manager_address(0))
+            elif not in_swarm(node):
+                self.nodes.preload(home, node)
+                swarm = self._swarm(home, spec)
+                join(node, swarm.join_token("manager"), home.manager_address(slot), home.manager_address(0))
+        if restarted:  # the workers re-register with the restarted managers within a few heartbeats
+            self._swarm(home, spec).wait_all_ready(self.settings.node_ready_timeout)
+
+    def _create_manager(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, slot: int, image: str) -> Node:
+        first, last = self.settings.api_ports
+        for port in self._free_ports(home.engine, first, last):
+            try:
+                return self.nodes.create(home, spec, group, slot, image, slot=slot, api_port=port)
+            except PortTakenError:
+                log.info("port %s is taken on %s; trying the next", port, home.engine.name)
+        raise RetryableError(f"no free port in [docker] api_ports {first}-{last} on engine {home.engine.name}", 30)
+
+    def _free_ports(self, engine: Engine, first: int, last: int) -> Iterable[int]:
+        containers = engine.client.containers.list(all=True, filters=labels.ours())
+        used = {int(c.labels[labels.API_PORT]) for c in containers if labels.API_PORT in c.labels}
+        return (port for port in range(first, last + 1) if port not in used)
+
+    def _recreate(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, node: Node, image: str) -> Node:
+        """A new container of the current template in the node's place, on its volume: it comes
+        back as the same swarm node (managers keep their address, port and raft state)."""
+        node.container.remove(force=True, v=False)
+        return self.nodes.create(home, spec, group, node.index, image, slot=node.slot, api_port=node.api_port)
+
+    def _revive(self, node: Node) -> None:
+        if node.state == "paused":
+            node.container.unpause()
+        else:
+            node.container.start()
+        node.container.reload()
+
+    def _first_manager(self, home: Home, spec: ClusterSpec) -> Node:
+        managers = [n for n in self.nodes.list(home, spec.uuid) if n.role == labels.MANAGER and n.api_port]
+        if not managers:
+            raise RetryableError("the cluster has no manager yet", 1)
+        return min(managers, key=lambda n: (not n.running, n.slot or 0))
+
+    def _address(self, home: Home, manager: Node) -> str:
+        return f"tcp://{home.engine.settings.publish_address}:{manager.api_port}"
+
+    # -- workers ----------------------------------------------------------------------------------
+    def _ensure_workers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
+        swarm = self._swarm(home, spec)
+        nodes = self._group(home, spec, group.name)
+        dead = [n for n in nodes if not self._alive(n)]
+        if dead:
+            log.info("cluster %s: replacing dead nodes %s", spec.uuid, ", ".join(n.name for n in dead))
+            self._retire(home, spec, dead, drain=False)
+        alive = [n for n in nodes if n not in dead]
+        extra = len(alive) - group.node_count
+        if extra > 0:
+            preferred = set(group.nodes_to_remove)
+            order = sorted(alive, key=lambda n: (n.name not in preferred, -n.index))
+            self._retire(home, spec, order[:extra])
+            alive = order[extra:]
+        next_index = max((n.index for n in nodes), default=-1) + 1
+        missing = group.node_count - len(alive)
+        if missing > 0:
+            alive += self._provision(home, spec, group, image, range(next_index, next_index + missing))
+            next_index += missing
+        members = swarm.nodes()
+        self._join(home, swarm, [n for n in alive if n.name not in members])
+        outdated = [n for n in alive if self._outdated(n, spec, group)]
+        batch = max(1, group.max_batch_size)
+        while outdated:
+            step, outdated = outdated[:batch], outdated[batch:]
+            names = ", ".join(n.name for n in step)
+            log.info("cluster %s: rolling %s to template %s", spec.uuid, names, spec.template_id)
+            self._join(
+                home, swarm, self._provision(home, spec, group, image, range(next_index, next_index + len(step)))
+            )
+            next_index += len(step)
+            self._retire(home, spec, step)
+        self._configure(home, spec, group)
+
+    def _group(self, home: Home, spec: ClusterSpec, name: str) -> list[Node]:
+        return [n for n in self.nodes.list(home, spec.uuid) if n.nodegroup == name]
+
+    def _provision(
+        self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str, indices: Iterable[int]
+    ) -> list[Node]:
+        """New nodes, started, answering and preloaded, not yet in the swarm (in parallel)."""
+        made: list[Node] = []
+
+        def one(index: int) -> None:
+            node = self.nodes.create(home, spec, group, index, image)
+            self.nodes.wait_ready(node)
+            self.nodes.preload(home, node)
+            made.append(node)
+
+        _parallel(list(indices), one)
+        return made
+
+    def _provision_workers_early(self, home: Home, spec: ClusterSpec, image: str) -> list[Node]:
+        """While the control plane comes up, start the workers a create (or a resize) needs; the
+        workers phase then only joins them."""
+        made: list[Node] = []
+        for group in spec.workers:
+            nodes = self._group(home, spec, group.name)
+            running = [n for n in nodes if n.running]
+            missing = group.node_count - len(running)
+            if missing > 0:
+                first = max((n.index for n in nodes), default=-1) + 1
+                made += self._provision(home, spec, group, image, range(first, first + missing))
+        return made
+
+    def _join(self, home: Home, swarm: Swarm, nodes: list[Node]) -> None:
+        if not nodes:
+            return
+        token = swarm.join_token("worker")
+        leader = home.manager_address(0)
+
+        def one(node: Node) -> None:
+            address = node.address(str(home.network.name))
+            if address is None:
+                raise RetryableError(f"node {node.name} has no address on the cluster network", 2)
+            join(node, token, address, leader)
+
+        _parallel(nodes, one)
+
+    def _alive(self, node: Node) -> bool:
+        """Its container runs and its engine answers (a stopped or hung node is replaced)."""
+        if not node.running:
+            return False
+        try:
+            code, _ = run_in(node.container, ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"])
+        except DockerException:
+            return False
+        return code == 0
+
+    def _retire(self, home: Home, spec: ClusterSpec, doomed: list[Node], *, drain: bool = True) -> None:
+        """Drain the nodes' tasks away, take them out of the swarm and remove their containers."""
+        try:
+            swarm = self._swarm(home, spec)
+            known = swarm.nodes()
+        except RetryableError:
+            swarm, known = None, {}
+        seen: list[SwarmNode] = [known[n.name] for n in doomed if n.name in known]
+        if swarm is not None and drain:
+            _parallel(seen, lambda s: swarm.drain(s, self.settings.drain_timeout))
+        _parallel(doomed, self.nodes.remove)
+        if swarm is not None:
+            for swarm_node in seen:
+                swarm.forget(swarm_node.id)
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _configure(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec) -> None:
+        """Swarm node labels (the nodegroup's ``node_labels`` plus its name) and availability (taints)."""
+        swarm = self._swarm(home, spec)
+        known = swarm.nodes()
+        wanted = {**group.node_labels, NODEGROUP_LABEL: group.name}
+        for node in self.nodes.list(home, spec.uuid):
+            found = known.get(node.name)
+            if node.nodegroup == group.name and found is not None:
+                swarm.configure(found, _availability(group), wanted)
+
+    @staticmethod
+    def _outdated(node: Node, spec: ClusterSpec, group: NodeGroupSpec) -> bool:
+        return (node.template, node.image, node.flavor) != (spec.template_id, group.image, group.flavor or "")
+
+    def _home(self, spec: ClusterSpec) -> Home:
+        home = self.placement.find(spec.uuid)
+        if home is None:
+            raise RetryableError("the cluster has no network yet (the infrastructure phase runs first)", 1)
+        return home
+
+    def _node_image(self, engine: Engine) -> str:
+        tag = self._images.get(engine.name)
+        if tag is None:
+            try:
+                tag = node_image(engine.client, progress=lambda line: log.info("engine %s: %s", engine.name, line))
+            except ImageBuildError as exc:
+                raise PermanentError(str(exc)) from exc
+            except DockerException as exc:
+                raise unreachable(engine.settings, exc) from exc
+            self._images[engine.name] = tag
+        return tag
+
+    def _swarm(self, home: Home, spec: ClusterSpec, manager: Node | None = None) -> Swarm:
+        tls = spec.tls
+        if tls is None:
+            raise RetryableError("the cluster's certificates are not issued yet", 1)
+        manager = manager or self._first_manager(home, spec)
+        host = home.engine.settings.publish_address
+        key = (spec.uuid, host, str(manager.api_port), fingerprint(tls), tls.client_cert_pem)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = manager_client(
+                    host, int(manager.api_port or 0), tls.ca_cert_pem, tls.client_cert_pem, tls.client_key_pem
+                )
+                self._clients[key] = client
+                while len(self._clients) > 256:
+                    self._clients.popitem(last=False)[1].close()
+            self._clients.move_to_end(key)
+        return Swarm(client, self.settings.dispatcher_heartbeat_seconds)
+
+    def _forget_clients(self, cluster_uuid: str) -> None:
+        with self._lock:
+            for key in [k for k in self._clients if k[0] == cluster_uuid]:
+                self._clients.pop(key).close()
+
+    # -- observing --------------------------------------------------------------------------------
+    def _observe(self, home: Home, spec: ClusterSpec, only: str | None = None) -> ClusterObservation:
+        nodes = self.nodes.list(home, spec.uuid)
+        api_ok, api_reason, version = False, "no manager", None
+        known: dict[str, SwarmNode] = {}
+        if spec.tls is not None and any(n.role == labels.MANAGER for n in nodes):
+            swarm = self._swarm(home, spec)
+            api_ok, api_reason = swarm.ping()
+            if api_ok:
+                try:
+                    known = swarm.nodes()
+                    version = swarm.version()
+                except RetryableError as exc:
+                    api_ok, api_reason = False, str(exc)
+        groups = []
+        for group in spec.nodegroups:
+            if only is not None and group.name != only:
+                continue
+            members = [n for n in nodes if n.nodegroup == group.name]
+            groups.append(
+                NodeGroupObservation(
+                    group.name, tuple(self._node_view(home, n, known.get(n.name), api_ok) for n in members)
+                )
+            )
+        address = None
+        managers = [n for n in nodes if n.role == labels.MANAGER and n.api_port]
+        if managers:
+            address = self._address(home, min(managers, key=lambda n: n.slot or 0))
+        return ClusterObservation(
+            api_address=address,
+            api_ok=api_ok,
+            nodegroups=tuple(groups),
+            coe_version=version,
+            container_version=version,
+            api_reason="" if api_ok else api_reason,
+        )
+
+    @staticmethod
+    def _node_view(home: Home, node: Node, seen: SwarmNode | None, api_ok: bool) -> NodeObservation:
+        address = node.address(str(home.network.name))
+        if not node.running:
+            return NodeObservation(node.name, address, False, f"node container is {node.state}")
+        if not api_ok:
+            return NodeObservation(node.name, address, False, "swarm state unknown: the manager API does not answer")
+        if seen is None:
+            return NodeObservation(node.name, address, False, "not a member of the swarm")
+        if seen.state != "ready":
+            return NodeObservation(node.name, address, False, f"swarm node is {seen.state} {seen.message}".strip())
+        return NodeObservation(node.name, address, True)
+
+
+def _remove_container(container: Container) -> None:
+    with contextlib.suppress(NotFound):
+        container.remove(force=True, v=True)
+
+
+def _absent_local_engine(engine: Engine) -> bool:
+    url = urlsplit(engine.settings.url)
+    return url.scheme in ("unix", "") and not os.path.exists(url.path)

@@ -1,0 +1,210 @@
+"""Which engine hosts a cluster, and the cluster's own network on it.
+
+Tenant boundary: nodes are near-privileged containers sharing their engine's
+kernel, so an engine is no security boundary between projects. Unless
+``[docker] allow_project_mixing`` is on, an engine hosts clusters of one project
+at a time (an engine with no cluster left is free again), and engines listed
+with ``projects`` serve only those projects. The check runs after the network
+is made, so two conductors placing clusters of different projects on one free
+engine at once both see the conflict and back off; neither proceeds alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import APIError, DockerException, NotFound
+from docker.models.networks import Network
+
+from jeroboam.config import DockerDriverSettings, DockerEngineSettings
+from jeroboam.domain.specs import ClusterSpec
+from jeroboam.drivers.base import RetryableError
+from jeroboam.drivers.dind import labels
+from jeroboam.drivers.dind.client import engine_client
+
+log = logging.getLogger(__name__)
+
+# Host-side addresses of a cluster subnet: .1 is the bridge, managers take fixed
+# addresses from .2 (their certificates name them before they exist), workers
+# take any address from the upper half.
+FIRST_MANAGER_HOST = 2
+MAX_MANAGERS = 7
+
+
+def unreachable(engine: DockerEngineSettings, exc: Exception) -> RetryableError:
+    return RetryableError(
+        f"No Docker engine answers at {engine.url} (engine {engine.name}): {exc}. "
+        "Install docker.io and start dockerd (scripts/ensure-docker does both as root).",
+        10,
+    )
+
+
+@dataclass
+class Engine:
+    settings: DockerEngineSettings
+    _client: docker.DockerClient | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = engine_client(self.settings)
+        return self._client
+
+    def networks(self, filters: labels.Filters) -> list[Network]:
+        try:
+            return list(self.client.networks.list(filters=filters))
+        except DockerException as exc:
+            raise unreachable(self.settings, exc) from exc
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a cluster lives: its engine and network."""
+
+    engine: Engine
+    network: Network
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        config = self.network.attrs["IPAM"]["Config"][0]
+        return ipaddress.IPv4Network(config["Subnet"])
+
+    def manager_address(self, slot: int) -> str:
+        return str(self.subnet.network_address + FIRST_MANAGER_HOST + slot)
+
+
+class Placement:
+    def __init__(self, settings: DockerDriverSettings) -> None:
+        self.settings = settings
+        self.engines = [Engine(engine) for engine in settings.engines]
+        self._lock = threading.Lock()  # one network allocation at a time in this process
+
+    def find(self, cluster_uuid: str) -> Home | None:
+        """The engine and network of a cluster, if it has one."""
+        for engine in self.engines:
+            try:
+                found = engine.networks(labels.of_cluster(cluster_uuid))
+            except RetryableError:
+                if len(self.engines) == 1:
+                    raise
+                log.warning("engine %s does not answer; looking for cluster %s elsewhere", engine.name, cluster_uuid)
+                continue
+            if found:
+                found[0].reload()
+                return Home(engine, found[0])
+        return None
+
+    # -- placing a new cluster -------------------------------------------------------------------
+    def place(self, spec: ClusterSpec) -> Home:
+        home = self.find(spec.uuid)
+        if home is not None:
+            return home
+        candidates = self._candidates(spec.project_id)
+        if not candidates:
+            raise RetryableError(
+                "Every Docker engine is serving another project now (each hosts one project at a time, "
+                "because nodes share their engine's kernel). The cluster starts when an engine is free, "
+                "or add an engine to [docker] engines.",
+                30,
+            )
+        engine = min(candidates, key=lambda pair: pair[1])[0]
+        with self._lock:
+            network = self._create_network(engine, spec)
+        if not self.settings.allow_project_mixing:
+            others = self._other_projects(engine, spec.project_id)
+            if others:
+                network.remove()
+                raise RetryableError(
+                    f"Docker engine {engine.name} was just taken by another project; trying again",
+                    random.uniform(0.5, 2.0),  # noqa: S311 - spreading retries, not a secret
+                )
+        log.info("cluster %s placed on engine %s, network %s", spec.uuid, engine.name, network.name)
+        return Home(engine, network)
+
+    def _candidates(self, project_id: str) -> list[tuple[Engine, int]]:
+        """Engines that may take a cluster of the project, each with its cluster count."""
+        reserved = [e for e in self.engines if project_id in e.settings.projects]
+        pool = reserved or [e for e in self.engines if not e.settings.projects]
+        result = []
+        for engine in pool:
+            try:
+                nets = engine.networks(labels.ours())
+            except RetryableError:
+                continue
+            projects = {n.attrs.get("Labels", {}).get(labels.PROJECT) for n in nets}
+            if not self.settings.allow_project_mixing and projects - {project_id}:
+                continue
+            result.append((engine, len(nets)))
+        if not result and len(pool) == 1:
+            pool[0].networks(labels.ours())  # say why when the only engine is down
+        return result
+
+    def _other_projects(self, engine: Engine, project_id: str) -> set[str]:
+        nets = engine.networks(labels.ours())
+        return {str(n.attrs.get("Labels", {}).get(labels.PROJECT)) for n in nets} - {project_id}
+
+    def _create_network(self, engine: Engine, spec: ClusterSpec) -> Network:
+        taken = self._used_subnets(engine)
+        pool = ipaddress.IPv4Network(self.settings.address_pool)
+        for subnet in pool.subnets(new_prefix=self.settings.subnet_prefix):
+            if any(subnet.overlaps(used) for used in taken):
+                continue
+            upper = list(subnet.subnets(prefixlen_diff=1))[1]  # workers' addresses
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=str(subnet), iprange=str(upper))])
+            try:
+                return engine.client.networks.create(
+                    labels.network_name(spec.uuid),
+                    driver="bridge",
+                    ipam=ipam,
+                    check_duplicate=True,
+                    labels={labels.CLUSTER: spec.uuid, labels.PROJECT: spec.project_id},
+                )
+            except APIError as exc:
+                if "overlap" in str(exc).lower():
+                    taken.append(subnet)
+                    continue
+                if "already exists" in str(exc).lower():
+                    home = self.find(spec.uuid)
+                    if home is not None:
+                        return home.network
+                raise RetryableError(
+                    f"Docker engine {engine.name} could not create the cluster network: {exc}", 5
+                ) from exc
+            except DockerException as exc:
+                raise unreachable(engine.settings, exc) from exc
+        raise RetryableError(
+            f"No free subnet of /{self.settings.subnet_prefix} is left in [docker] address_pool "
+            f"{self.settings.address_pool} on engine {engine.name}; delete clusters or widen the pool.",
+            30,
+        )
+
+    @staticmethod
+    def _used_subnets(engine: Engine) -> list[ipaddress.IPv4Network]:
+        used: list[ipaddress.IPv4Network] = []
+        for network in engine.networks({}):
+            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                try:
+                    subnet = ipaddress.ip_network(config.get("Subnet", ""), strict=False)
+                except ValueError:
+                    continue
+                if isinstance(subnet, ipaddress.IPv4Network):
+                    used.append(subnet)
+        return used
+
+
+def remove_networks(engines: Iterable[Engine], cluster_uuid: str) -> None:
+    for engine in engines:
+        for network in engine.networks(labels.of_cluster(cluster_uuid)):
+            with contextlib.suppress(NotFound):
+                network.remove()

@@ -1,0 +1,192 @@
+"""The docker provider's driver against the real local engine, below the API: placement between
+projects, deletion after a conductor killed mid-create, and template checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from jeroboam.config import Settings
+from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TemplateResources, TlsMaterial
+from jeroboam.drivers.base import RetryableError
+from jeroboam.drivers.dind.driver import DockerDriver
+from jeroboam.errors import InvalidInputError
+from jeroboam.pki import x509 as pki
+
+pytestmark = pytest.mark.docker
+LABEL = "org.jeroboam.cluster"
+
+
+def tls_for(spec: ClusterSpec, driver: DockerDriver) -> TlsMaterial:
+    policy = pki.X509Policy(key_algorithm="ec")
+    ca = pki.create_authority(spec.name, policy)
+    authority = pki.Authority(ca.certificate_pem, ca.private_key_pem)
+    server = pki.issue_server(authority, spec.name, ["127.0.0.1", "localhost", *driver.tls_server_names(spec)], policy)
+    client = pki.issue_client(authority, policy)
+    return TlsMaterial(
+        ca.certificate_pem, server.certificate_pem, server.private_key_pem, client.certificate_pem,
+        client.private_key_pem,
+    )  # fmt: skip
+
+
+def spec_of(project: str, workers: int = 1) -> ClusterSpec:
+    cluster = str(uuid.uuid4())
+
+    def group(name: str, role: str, count: int) -> NodeGroupSpec:
+        return NodeGroupSpec(str(uuid.uuid4()), name, role, count, "jeroboam-node", "m1.small", {}, {})
+
+    return ClusterSpec(
+        uuid=cluster,
+        name=f"t-{cluster[:6]}",
+        project_id=project,
+        coe="swarm-mode",
+        template_id=str(uuid.uuid4()),
+        labels={},
+        nodegroups=(group("default-master", "master", 1), group("default-worker", "worker", workers)),
+        generation=1,
+    )
+
+
+def leftovers(client: docker.DockerClient, cluster: str) -> int:
+    label = {"label": f"{LABEL}={cluster}"}
+    return (
+        len(client.containers.list(all=True, filters=label))
+        + len(client.volumes.list(filters=label))
+        + len(client.networks.list(filters=label))
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+@pytest.fixture
+def driver(settings: Settings, docker_client: docker.DockerClient) -> DockerDriver:
+    return DockerDriver(settings)
+
+
+def test_an_engine_serves_one_project_at_a_time_by_default(
+    driver: DockerDriver, docker_client: docker.DockerClient
+) -> None:
+    first, second = spec_of("project-a"), spec_of("project-b")
+    same_project = spec_of("project-a")
+    try:
+        driver.ensure_infrastructure(first)
+        driver.ensure_infrastructure(same_project)  # the same project shares its engine
+        with pytest.raises(RetryableError, match="serving another project"):
+            driver.ensure_infrastructure(second)
+        assert leftovers(docker_client, second.uuid) == 0
+        driver.delete_cluster(first)
+        driver.delete_cluster(same_project)
+        driver.ensure_infrastructure(second)  # the engine is free again
+        assert leftovers(docker_client, second.uuid) == 1
+    finally:
+        for spec in (first, second, same_project):
+            driver.delete_cluster(spec)
+
+
+def test_mixing_projects_on_one_engine_is_an_explicit_setting(
+    settings: Settings, docker_client: docker.DockerClient
+) -> None:
+    settings.docker.allow_project_mixing = True
+    driver = DockerDriver(settings)
+    specs = [spec_of("project-a"), spec_of("project-b")]
+    try:
+        for spec in specs:
+            driver.ensure_infrastructure(spec)
+        subnets = {
+            docker_client.networks.list(filters={"label": f"{LABEL}={s.uuid}"})[0].attrs["IPAM"]["Config"][0]["Subnet"]
+            for s in specs
+        }
+        assert len(subnets) == 2
+    finally:
+        for spec in specs:
+            driver.delete_cluster(spec)
+
+
+def test_a_cluster_is_built_and_observed_and_deleted_to_nothing(
+    driver: DockerDriver, docker_client: docker.DockerClient
+) -> None:
+    spec = spec_of("project-a")
+    try:
+        driver.ensure_infrastructure(spec)
+        spec = ClusterSpec(**{**spec.__dict__, "tls": tls_for(spec, driver)})
+        masters = driver.ensure_nodegroup(spec, spec.masters[0])
+        workers = driver.ensure_nodegroup(spec, spec.workers[0])
+        address = driver.ensure_endpoint(spec)
+        assert address.startswith("tcp://127.0.0.1:")
+        seen = driver.observe(spec)
+        assert seen.api_ok, seen.api_reason
+        assert [n.ready for g in seen.nodegroups for n in g.nodes] == [True, True]
+        assert len(masters.nodes) == 1
+        assert len(workers.nodes) == 1
+        assert seen.coe_version
+    finally:
+        driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0
+
+
+CRASHING_CONDUCTOR = textwrap.dedent(
+    """
+    import pickle, sys
+    from jeroboam.drivers.dind.driver import DockerDriver
+    settings, spec = pickle.loads(sys.stdin.buffer.read())
+    driver = DockerDriver(settings)
+    driver.ensure_infrastructure(spec)
+    driver.ensure_nodegroup(spec, spec.masters[0])
+    driver.ensure_nodegroup(spec, spec.workers[0])
+    """
+)
+
+
+def test_delete_after_a_conductor_killed_mid_create_leaves_nothing(
+    driver: DockerDriver, settings: Settings, docker_client: docker.DockerClient
+) -> None:
+    import pickle
+
+    spec = spec_of("project-a", workers=2)
+    driver.ensure_infrastructure(spec)
+    spec = ClusterSpec(**{**spec.__dict__, "tls": tls_for(spec, driver)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_CONDUCTOR], stdin=subprocess.PIPE, env=dict(os.environ)
+    )
+    assert process.stdin is not None
+    process.stdin.write(pickle.dumps((settings, spec)))
+    process.stdin.close()
+    try:
+        deadline = time.monotonic() + 120
+        # Kill it as soon as it has made a worker: the middle of the workers phase.
+        while not docker_client.containers.list(
+            all=True, filters={"label": [f"{LABEL}={spec.uuid}", "org.jeroboam.role=worker"]}
+        ):
+            assert process.poll() is None, "the conductor finished before it could be killed"
+            assert time.monotonic() < deadline, "no worker container appeared"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        assert leftovers(docker_client, spec.uuid) >= 3  # network, manager, a worker (and volumes)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0
+
+
+def test_docker_volume_size_is_refused_at_template_time_unless_storage_can_size_it(settings: Settings) -> None:
+    resources = TemplateResources(
+        coe="swarm-mode", server_type="vm", image_id="jeroboam-node", flavor_id="m1.small", docker_volume_size=5
+    )
+    with pytest.raises(InvalidInputError, match="docker_volume_size"):
+        DockerDriver(settings).check_template(resources)
+    settings.docker.node_storage = "tmpfs"
+    assert DockerDriver(settings).check_template(resources).os_distro == "debian"
