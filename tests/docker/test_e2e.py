@@ -263,8 +263,19 @@ def test_ca_rotation_locks_out_old_client_certificates(scenario: Scenario) -> No
     scenario.wait_status("UPDATE_COMPLETE")
     old = scenario.docker("node", "ls")
     assert old.returncode != 0
-    scenario.env = config_env(scenario.cli, "e2e", scenario.work / "certs-rotated")
+    rotated = scenario.work / "certs-rotated"
+    scenario.env = config_env(scenario.cli, "e2e", rotated)
     assert len(ok(scenario.docker("node", "ls", "-q")).stdout.split()) == 3
+    # The new CA with the old client certificate: the client trusts the endpoint, the endpoint
+    # must refuse the certificate the old CA signed.
+    mixed = scenario.work / "old-client-new-ca"
+    mixed.mkdir()
+    (mixed / "ca.pem").write_text((rotated / "ca.pem").read_text())
+    for name in ("cert.pem", "key.pem"):
+        (mixed / name).write_text((scenario.work / "certs" / name).read_text())
+    refused = scenario.docker("node", "ls", env={**scenario.env, "DOCKER_CERT_PATH": str(mixed)})
+    assert refused.returncode != 0
+    assert "certificate" in refused.stdout + refused.stderr
 
 
 def test_delete_leaves_no_docker_object_behind(scenario: Scenario, host: docker.DockerClient) -> None:

@@ -16,10 +16,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import docker
+import requests
 from requests.adapters import HTTPAdapter
 
 from jeroboam.config import DockerEngineSettings
 
+# What a call to an engine raises when the engine is missing, down or refuses: docker-py's own
+# errors, and requests' when the socket or host cannot be reached at all.
+ENGINE_ERRORS: tuple[type[Exception], ...] = (docker.errors.DockerException, requests.exceptions.RequestException)
 API_VERSION = "1.41"  # Debian's docker.io 20.10; fixed, so building a client makes no request
 TIMEOUT = 30
 

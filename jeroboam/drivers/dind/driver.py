@@ -24,7 +24,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import NotFound
 from docker.models.containers import Container
 
 from jeroboam.config import Settings
@@ -40,7 +40,7 @@ from jeroboam.domain.specs import (
 )
 from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
 from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.client import manager_client
+from jeroboam.drivers.dind.client import ENGINE_ERRORS, manager_client
 from jeroboam.drivers.dind.image import ImageBuildError, node_image
 from jeroboam.drivers.dind.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.dind.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
@@ -165,12 +165,15 @@ class DockerDriver(CatalogDriver):
                 for network in client.networks.list(filters=labels.of_cluster(spec.uuid)):
                     with contextlib.suppress(NotFound):
                         network.remove()
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         self._forget_clients(spec.uuid)
 
     def observe(self, spec: ClusterSpec) -> ClusterObservation:
-        home = self.placement.find(spec.uuid)
+        try:
+            home = self.placement.find(spec.uuid)
+        except RetryableError as exc:  # the engine is away: the cluster is unhealthy, and this says why
+            return ClusterObservation(None, False, (), api_reason=str(exc))
         if home is None:
             return ClusterObservation(None, False, (), api_reason="the cluster has no network on any Docker engine")
         return self._observe(home, spec)
@@ -339,7 +342,7 @@ class DockerDriver(CatalogDriver):
             return False
         try:
             code, _ = run_in(node.container, ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"])
-        except DockerException:
+        except ENGINE_ERRORS:
             return False
         return code == 0
 
@@ -386,7 +389,7 @@ class DockerDriver(CatalogDriver):
                 tag = node_image(engine.client, progress=lambda line: log.info("engine %s: %s", engine.name, line))
             except ImageBuildError as exc:
                 raise PermanentError(str(exc)) from exc
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
             self._images[engine.name] = tag
         return tag

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docker import DockerClient
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from jeroboam.config import DockerDriverSettings, FlavorSettings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TlsMaterial
 from jeroboam.drivers.base import PermanentError, RetryableError
 from jeroboam.drivers.dind import labels
+from jeroboam.drivers.dind.client import ENGINE_ERRORS
 from jeroboam.drivers.dind.image import WORKLOAD_IMAGE, ImageBuildError, image_archive, workload_image
 from jeroboam.drivers.dind.placement import Home, unreachable
 
@@ -127,7 +128,7 @@ class Nodes:
     def list(self, home: Home, cluster_uuid: str) -> list[Node]:
         try:
             found = home.engine.client.containers.list(all=True, filters=labels.of_cluster(cluster_uuid))
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise unreachable(home.engine.settings, exc) from exc
         return sorted((Node.of(c) for c in found), key=lambda n: (n.nodegroup, n.index))
 

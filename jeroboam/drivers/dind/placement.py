@@ -20,14 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.networks import Network
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.client import engine_client
+from jeroboam.drivers.dind.client import ENGINE_ERRORS, engine_client
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Engine:
     def networks(self, filters: labels.Filters) -> list[Network]:
         try:
             return list(self.client.networks.list(filters=filters))
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise unreachable(self.settings, exc) from exc
 
 
@@ -181,7 +181,7 @@ class Placement:
                 raise RetryableError(
                     f"Docker engine {engine.name} could not create the cluster network: {exc}", 5
                 ) from exc
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         raise RetryableError(
             f"No free subnet of /{self.settings.subnet_prefix} is left in [docker] address_pool "

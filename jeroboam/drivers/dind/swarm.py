@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import APIError, NotFound
 
 from jeroboam.drivers.base import RetryableError
+from jeroboam.drivers.dind.client import ENGINE_ERRORS
 from jeroboam.drivers.dind.nodes import Node, run_in
 
 log = logging.getLogger(__name__)
@@ -57,20 +58,20 @@ class Swarm:
     def _call(self, what: str, call: Any) -> Any:
         try:
             return call()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise RetryableError(f"the swarm manager API did not answer while {what}: {exc}", 2) from exc
 
     def ping(self) -> tuple[bool, str]:
         try:
             self.client.ping()
             return True, ""
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             return False, f"manager API unreachable: {type(exc).__name__}"
 
     def version(self) -> str | None:
         try:
             return str(self.client.version().get("Version"))
-        except DockerException:
+        except ENGINE_ERRORS:
             return None
 
     def active(self) -> bool:
@@ -127,14 +128,14 @@ class Swarm:
             spec: Any = {"Availability": "drain", "Role": node.role, "Labels": node.labels}
             try:
                 self.client.api.update_node(node.id, node.version, spec)
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 log.info("could not drain %s (%s); removing it anyway", node.hostname, exc)
                 return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 tasks = self.client.api.tasks(filters={"node": node.id, "desired-state": "running"})  # type: ignore[no-untyped-call]
-            except DockerException:
+            except ENGINE_ERRORS:
                 return
             if not tasks:
                 return

@@ -1,10 +1,18 @@
-"""How the docker provider's tenancy setting is chosen (no Docker engine needed)."""
+"""The docker provider without a Docker engine: settings, names, and what it says when the engine is missing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
 from jeroboam.cmd.jeroboam import share_single_engine
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings, Settings
+from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
+from jeroboam.drivers.base import PermanentError, RetryableError
 from jeroboam.drivers.dind import labels
+from jeroboam.drivers.dind.driver import DockerDriver
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:
@@ -34,3 +42,25 @@ def test_node_names_are_dns_labels_unique_per_cluster() -> None:
     assert name == name.lower()
     assert all(c.isalnum() or c == "-" for c in name)
     assert labels.container_name("0123456789abcdef", "n-1") == "jb-01234567-n-1"
+
+
+def _spec() -> ClusterSpec:
+    group = NodeGroupSpec("ng", "default-master", "master", 1, "jeroboam-node", "m1.small", {}, {})
+    return ClusterSpec("c0ffee00-0000-4000-8000-000000000000", "c", "p", "swarm-mode", "t", {}, (group,), 1)
+
+
+def test_a_missing_engine_is_a_clear_retryable_reason_and_deletes_still_succeed(tmp_path: Path) -> None:
+    engine = DockerEngineSettings(url=f"unix://{tmp_path}/no-such-docker.sock")
+    driver = DockerDriver(Settings(data_dir=tmp_path, docker=DockerDriverSettings(engines=[engine])))
+    with pytest.raises(RetryableError) as caught:
+        driver.ensure_infrastructure(_spec())
+    assert "No Docker engine answers" in str(caught.value)
+    assert "scripts/ensure-docker" in str(caught.value)
+    driver.delete_cluster(_spec())  # nothing can exist on an engine that is not there
+    assert driver.observe(_spec()).api_ok is False
+
+
+def test_a_template_without_tls_builds_no_docker_cluster(tmp_path: Path) -> None:
+    driver = DockerDriver(Settings(data_dir=tmp_path))
+    with pytest.raises(PermanentError, match="only behind TLS"):
+        driver.ensure_infrastructure(replace(_spec(), tls_disabled=True))
