@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -120,7 +121,7 @@ def test_a_cluster_is_built_and_observed_and_deleted_to_nothing(
     spec = spec_of("project-a")
     try:
         driver.ensure_infrastructure(spec)
-        spec = ClusterSpec(**{**spec.__dict__, "tls": tls_for(spec, driver)})
+        spec = replace(spec, tls=tls_for(spec, driver))
         masters = driver.ensure_nodegroup(spec, spec.masters[0])
         workers = driver.ensure_nodegroup(spec, spec.workers[0])
         address = driver.ensure_endpoint(spec)
@@ -156,10 +157,8 @@ def test_delete_after_a_conductor_killed_mid_create_leaves_nothing(
 
     spec = spec_of("project-a", workers=2)
     driver.ensure_infrastructure(spec)
-    spec = ClusterSpec(**{**spec.__dict__, "tls": tls_for(spec, driver)})
-    process = subprocess.Popen(
-        [sys.executable, "-c", CRASHING_CONDUCTOR], stdin=subprocess.PIPE, env=dict(os.environ)
-    )
+    spec = replace(spec, tls=tls_for(spec, driver))
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_CONDUCTOR], stdin=subprocess.PIPE, env=dict(os.environ))
     assert process.stdin is not None
     process.stdin.write(pickle.dumps((settings, spec)))
     process.stdin.close()
@@ -190,3 +189,29 @@ def test_docker_volume_size_is_refused_at_template_time_unless_storage_can_size_
         DockerDriver(settings).check_template(resources)
     settings.docker.node_storage = "tmpfs"
     assert DockerDriver(settings).check_template(resources).os_distro == "debian"
+
+
+def test_three_masters_form_a_raft_quorum_of_reachable_managers(
+    driver: DockerDriver, docker_client: docker.DockerClient
+) -> None:
+    spec = spec_of("project-a", workers=1)
+    spec = replace(spec, nodegroups=(replace(spec.masters[0], node_count=3), spec.workers[0]))
+    try:
+        driver.ensure_infrastructure(spec)
+        spec = replace(spec, tls=tls_for(spec, driver))
+        for group in (*spec.masters, *spec.workers):
+            driver.ensure_nodegroup(spec, group)
+        driver.ensure_endpoint(spec)
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        members = driver._swarm(home, spec).nodes()
+        managers = [m for m in members.values() if m.role == "manager"]
+        assert len(managers) == 3
+        assert {m.reachability for m in managers} == {"reachable"}
+        assert all(m.state == "ready" for m in members.values())
+        ports = {c.labels["org.jeroboam.api-port"] for c in docker_client.containers.list(
+            filters={"label": [f"{LABEL}={spec.uuid}", "org.jeroboam.role=manager"]})}  # fmt: skip
+        assert len(ports) == 3  # each manager publishes its own endpoint
+    finally:
+        driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0

@@ -49,20 +49,18 @@ from jeroboam.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 PARALLEL_NODES = 4
 NODEGROUP_LABEL = "jeroboam.nodegroup"
 
 
-def _parallel(items: Sequence[T], call: Callable[[T], object]) -> None:
-    """Run ``call`` on every item at once; the first failure is raised after all finished."""
+def _parallel(items: Sequence[T], call: Callable[[T], R]) -> list[R]:
+    """``call`` on every item at once; the results in order, or the first failure once all finished."""
     if len(items) <= 1:
-        for item in items:
-            call(item)
-        return
+        return [call(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(PARALLEL_NODES, len(items))) as pool:
         futures = [pool.submit(call, item) for item in items]
-    for future in futures:
-        future.result()
+    return [future.result() for future in futures]
 
 
 def _availability(group: NodeGroupSpec) -> str:
@@ -188,51 +186,80 @@ class DockerDriver(CatalogDriver):
         self._configure(home, spec, group)
 
     def _converge_managers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
-        assert spec.tls is not None
-        nodes = {n.slot: n for n in self._group(home, spec, group.name)}
+        """Existing managers one at a time (raft keeps its quorum); missing ones all at once."""
+        tls = spec.tls
+        assert tls is not None
+        nodes = {n.slot: n for n in self._group(home, spec, group.name) if n.slot is not None}
         restarted = False
-        for slot in range(group.node_count):
-            node = nodes.get(slot)
-            fresh = node is None
-            if node is None:
-                node = self._create_manager(home, spec, group, slot, image)
-            elif self._outdated(node, spec, group):
+        for slot, node in sorted(nodes.items()):
+            if self._outdated(node, spec, group):
                 log.info("cluster %s: replacing manager %s with template %s", spec.uuid, node.name, spec.template_id)
-                node = self._recreate(home, spec, group, node, image)
-            elif self.nodes.installed_fingerprint(node) != fingerprint(spec.tls):
+                node = nodes[slot] = self._recreate(home, spec, group, node, image)
+            elif self.nodes.installed_fingerprint(node) != fingerprint(tls):
                 log.info("cluster %s: new TLS material for manager %s; restarting its endpoint", spec.uuid, node.name)
-                self.nodes.install_certs(node, spec.tls)
+                self.nodes.install_certs(node, tls)
                 node.container.restart(timeout=10)
                 restarted = True
             elif not node.running:
                 self._revive(node)
             self.nodes.wait_ready(node)
-            if slot == 0:
-                swarm = self._swarm(home, spec, node)
-                if not swarm.active():
-                    if fresh or not in_swarm(node):
-                        self.nodes.preload(home, node)
-                    swarm.init(home.manager_address(0))
-            elif not in_swarm(node):
-                self.nodes.preload(home, node)
-                swarm = self._swarm(home, spec)
-                join(node, swarm.join_token("manager"), home.manager_address(slot), home.manager_address(0))
-        if restarted:  # the workers re-register with the restarted managers within a few heartbeats
-            self._swarm(home, spec).wait_all_ready(self.settings.node_ready_timeout)
+        ports = self._port_source(home.engine)
 
-    def _create_manager(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, slot: int, image: str) -> Node:
-        first, last = self.settings.api_ports
-        for port in self._free_ports(home.engine, first, last):
+        def make(slot: int) -> Node:
+            node = self._create_manager(home, spec, group, slot, image, ports)
+            self.nodes.wait_ready(node)
+            self.nodes.preload(home, node)
+            return node
+
+        missing = [slot for slot in range(group.node_count) if slot not in nodes]
+        created = dict(zip(missing, _parallel(missing, make), strict=True))
+        nodes.update(created)
+        first = nodes[0]
+        swarm = self._swarm(home, spec, first)
+        if not swarm.active():
+            if 0 not in created and not in_swarm(first):
+                self.nodes.preload(home, first)
+            swarm.init(home.manager_address(0))
+        joining = [(slot, n) for slot, n in sorted(nodes.items()) if slot != 0 and not in_swarm(n)]
+        if joining:
+            token = swarm.join_token("manager")
+
+            def enter(item: tuple[int, Node]) -> None:
+                slot, node = item
+                if slot not in created:
+                    self.nodes.preload(home, node)
+                join(node, token, home.manager_address(slot), home.manager_address(0))
+
+            _parallel(joining, enter)
+        if restarted:  # the workers re-register with the restarted managers within a few heartbeats
+            swarm.wait_all_ready(self.settings.node_ready_timeout)
+
+    def _create_manager(
+        self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, slot: int, image: str, ports: Callable[[], int]
+    ) -> Node:
+        while True:
+            port = ports()
             try:
                 return self.nodes.create(home, spec, group, slot, image, slot=slot, api_port=port)
             except PortTakenError:
                 log.info("port %s is taken on %s; trying the next", port, home.engine.name)
-        raise RetryableError(f"no free port in [docker] api_ports {first}-{last} on engine {home.engine.name}", 30)
 
-    def _free_ports(self, engine: Engine, first: int, last: int) -> Iterable[int]:
+    def _port_source(self, engine: Engine) -> Callable[[], int]:
+        """Ports of ``[docker] api_ports`` that no node on the engine holds, one per call (thread-safe)."""
+        first, last = self.settings.api_ports
         containers = engine.client.containers.list(all=True, filters=labels.ours())
         used = {int(c.labels[labels.API_PORT]) for c in containers if labels.API_PORT in c.labels}
-        return (port for port in range(first, last + 1) if port not in used)
+        free = iter([port for port in range(first, last + 1) if port not in used])
+        lock = threading.Lock()
+
+        def take() -> int:
+            with lock:
+                port = next(free, None)
+            if port is None:
+                raise RetryableError(f"no free port in [docker] api_ports {first}-{last} on engine {engine.name}", 30)
+            return port
+
+        return take
 
     def _recreate(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, node: Node, image: str) -> Node:
         """A new container of the current template in the node's place, on its volume: it comes
