@@ -273,9 +273,7 @@ def fake_programs(directory: Path, names: tuple[str, ...]) -> None:
         path.chmod(0o755)
 
 
-def test_a_missing_host_program_names_the_package_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_missing_host_program_names_the_package_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     fake_programs(bin_dir, tuple(name for name in NODE_PROGRAMS if name != "runc"))
     monkeypatch.setattr(image, "HOST_BIN_DIRS", (str(bin_dir),))
@@ -286,9 +284,7 @@ def test_a_missing_host_program_names_the_package_to_install(
     assert message.endswith("Install them with: apt-get install -y runc")
 
 
-def test_without_docker_packages_the_error_lists_every_package(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_docker_packages_the_error_lists_every_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(image, "HOST_BIN_DIRS", (str(tmp_path),))
     with pytest.raises(ImageBuildError) as caught:
         node_image(offline_client(tmp_path))
