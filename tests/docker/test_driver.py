@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from jeroboam.config import Settings
-from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TemplateResources, TlsMaterial
+from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, Taint, TemplateResources, TlsMaterial
 from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.dind.driver import DockerDriver
 from jeroboam.errors import InvalidInputError
@@ -115,23 +115,57 @@ def test_mixing_projects_on_one_engine_is_an_explicit_setting(
             driver.delete_cluster(spec)
 
 
-def test_a_cluster_is_built_and_observed_and_deleted_to_nothing(
+def test_a_cluster_is_built_observed_repaired_and_deleted_to_nothing(
     driver: DockerDriver, docker_client: docker.DockerClient
 ) -> None:
     spec = spec_of("project-a")
+    labelled = replace(
+        spec.workers[0],
+        name="labelled",
+        uuid=str(uuid.uuid4()),
+        node_labels={"zone": "a"},
+        node_taints=(Taint("dedicated", "NoSchedule", "db"),),
+        flavor="m1.tiny",
+    )
+    spec = replace(spec, nodegroups=(*spec.nodegroups, labelled))
     try:
         driver.ensure_infrastructure(spec)
         spec = replace(spec, tls=tls_for(spec, driver))
         masters = driver.ensure_nodegroup(spec, spec.masters[0])
         workers = driver.ensure_nodegroup(spec, spec.workers[0])
+        driver.ensure_nodegroup(spec, labelled)
         address = driver.ensure_endpoint(spec)
         assert address.startswith("tcp://127.0.0.1:")
         seen = driver.observe(spec)
         assert seen.api_ok, seen.api_reason
-        assert [n.ready for g in seen.nodegroups for n in g.nodes] == [True, True]
+        assert [n.ready for g in seen.nodegroups for n in g.nodes] == [True, True, True]
         assert len(masters.nodes) == 1
         assert len(workers.nodes) == 1
         assert seen.coe_version
+
+        # node_labels and taints reach swarm; the flavor limits the node container
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        [member] = [m for m in driver._swarm(home, spec).nodes().values() if m.hostname.endswith("-labelled-0")]
+        assert member.labels == {"zone": "a", "jeroboam.nodegroup": "labelled"}
+        assert member.availability == "pause"
+        [container] = docker_client.containers.list(filters={"label": f"org.jeroboam.node={member.hostname}"})
+        assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
+        assert container.attrs["HostConfig"]["Memory"] == 512 * 2**20
+
+        # a worker whose engine stops answering (paused) is reported, then replaced
+        [hung] = docker_client.containers.list(filters={"label": f"org.jeroboam.node={workers.nodes[0].name}"})
+        hung.pause()
+        reasons = {n.name: n.reason for g in driver.observe(spec).nodegroups for n in g.nodes if not n.ready}
+        assert reasons == {workers.nodes[0].name: "node container is paused"}
+        healed = driver.ensure_nodegroup(spec, spec.workers[0])
+        assert [n.name for n in healed.nodes] != [workers.nodes[0].name]
+        assert all(n.ready for n in healed.nodes)
+        assert workers.nodes[0].name not in driver._swarm(home, spec).nodes()
+
+        # a nodegroup that is deleted leaves nothing
+        driver.delete_nodegroup(spec, "labelled")
+        assert not docker_client.containers.list(all=True, filters={"label": f"org.jeroboam.node={member.hostname}"})
     finally:
         driver.delete_cluster(spec)
     assert leftovers(docker_client, spec.uuid) == 0

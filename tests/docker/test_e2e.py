@@ -10,6 +10,7 @@ Run with ``-s`` for the transcript.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -65,15 +66,16 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     old_certs: Path | None = None
 
-    def show(self) -> dict[str, Any]:
+    def get(self, path: str) -> dict[str, Any]:
         response = httpx.get(
-            f"{self.server.endpoint}/clusters/{self.uuid}",
-            headers={"OpenStack-API-Version": "container-infra latest"},
-            timeout=10,
+            f"{self.server.endpoint}{path}", headers={"OpenStack-API-Version": "container-infra latest"}, timeout=10
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+    def show(self) -> dict[str, Any]:
+        return self.get(f"/clusters/{self.uuid}")
 
     def wait_status(self, wanted: str) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
@@ -234,6 +236,28 @@ def test_resize_down_removes_the_named_worker(scenario: Scenario, host: docker.D
         for c in host.containers.list(all=True, filters={"label": f"{LABEL}={scenario.uuid}"})
     }
     assert victim not in names
+
+
+def test_a_nodegroup_is_a_labelled_set_of_swarm_nodes(scenario: Scenario) -> None:
+    ok(scenario.cli("nodegroup", "create", "e2e", "extra", "--node-count", "1", "--role", "worker"))
+
+    def created() -> bool | None:
+        group = scenario.get(f"/clusters/{scenario.uuid}/nodegroups/extra")
+        assert group["status"] in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE"), group
+        return True if group["status"] == "CREATE_COMPLETE" else None
+
+    poll("nodegroup extra CREATE_COMPLETE", created)
+    spec = ok(scenario.docker("node", "inspect", "e2e-extra-0", "--format", "{{json .Spec.Labels}}"))
+    assert json.loads(spec.stdout) == {"jeroboam.nodegroup": "extra"}
+    ok(scenario.cli("nodegroup", "delete", "e2e", "extra"))
+
+    def gone() -> bool | None:
+        names = ok(scenario.docker("node", "ls", "--format", "{{.Hostname}}")).stdout.split()
+        listed = scenario.get(f"/clusters/{scenario.uuid}/nodegroups")["nodegroups"]
+        return True if "e2e-extra-0" not in names and all(n["name"] != "extra" for n in listed) else None
+
+    poll("nodegroup extra gone", gone)
+    assert len(scenario.workers()) == 2
 
 
 def test_a_killed_node_is_replaced_by_autoheal(scenario: Scenario, host: docker.DockerClient) -> None:
