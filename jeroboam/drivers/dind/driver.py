@@ -208,7 +208,8 @@ class DockerDriver(CatalogDriver):
         def make(slot: int) -> Node:
             node = self._create_manager(home, spec, group, slot, image, ports)
             self.nodes.wait_ready(node)
-            self.nodes.preload(home, node)
+            if slot != 0:  # the first manager loads its images while the swarm is initialised
+                self.nodes.preload(home, node)
             return node
 
         missing = [slot for slot in range(group.node_count) if slot not in nodes]
@@ -217,9 +218,12 @@ class DockerDriver(CatalogDriver):
         first = nodes[0]
         swarm = self._swarm(home, spec, first)
         if not swarm.active():
-            if 0 not in created and not in_swarm(first):
-                self.nodes.preload(home, first)
-            swarm.init(home.manager_address(0))
+            steps: list[Callable[[], object]] = [lambda: swarm.init(home.manager_address(0))]
+            if 0 in created or not in_swarm(first):
+                steps.append(lambda: self.nodes.preload(home, first))
+            _parallel(steps, lambda step: step())
+        elif 0 in created:
+            self.nodes.preload(home, first)
         joining = [(slot, n) for slot, n in sorted(nodes.items()) if slot != 0 and not in_swarm(n)]
         if joining:
             token = swarm.join_token("manager")
@@ -287,7 +291,7 @@ class DockerDriver(CatalogDriver):
     def _ensure_workers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
         swarm = self._swarm(home, spec)
         nodes = self._group(home, spec, group.name)
-        dead = [n for n in nodes if not self._alive(n)]
+        dead = [n for n, alive in zip(nodes, _parallel(nodes, self._alive), strict=True) if not alive]
         if dead:
             log.info("cluster %s: replacing dead nodes %s", spec.uuid, ", ".join(n.name for n in dead))
             self._retire(home, spec, dead, drain=False)
