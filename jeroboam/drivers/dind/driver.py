@@ -24,7 +24,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import docker
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from jeroboam.config import Settings
@@ -52,6 +52,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 PARALLEL_NODES = 4
 NODEGROUP_LABEL = "jeroboam.nodegroup"
+DELETE_PASSES = 5
 
 
 def _parallel(items: Sequence[T], call: Callable[[T], R]) -> list[R]:
@@ -155,17 +156,29 @@ class DockerDriver(CatalogDriver):
                 )
                 continue
             try:
-                client = engine.client
-                containers = client.containers.list(all=True, filters=labels.of_cluster(spec.uuid))
-                _parallel(containers, _remove_container)
-                for volume in client.volumes.list(filters=labels.of_cluster(spec.uuid)):
-                    remove_volume(client, volume.name)
-                for network in client.networks.list(filters=labels.of_cluster(spec.uuid)):
-                    with contextlib.suppress(NotFound):
-                        network.remove()
+                self._delete_from(engine, spec.uuid)
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         self._forget_clients(spec.uuid)
+
+    @staticmethod
+    def _delete_from(engine: Engine, cluster_uuid: str) -> None:
+        """Remove until a pass finds nothing: a conductor that died mid-create may have left
+        requests the engine is still carrying out, whose objects appear after the first listing."""
+        client, only = engine.client, labels.of_cluster(cluster_uuid)
+        for _ in range(DELETE_PASSES):
+            containers = client.containers.list(all=True, sparse=True, filters=only)
+            _parallel(containers, _remove_container)
+            volumes = client.volumes.list(filters=only)
+            for volume in volumes:
+                remove_volume(client, str(volume.name))
+            networks = client.networks.list(filters=only)
+            for network in networks:
+                with contextlib.suppress(NotFound):
+                    network.remove()
+            if not (containers or volumes or networks):
+                return
+        raise RetryableError(f"objects of the cluster keep appearing on Docker engine {engine.name}", 2)
 
     def observe(self, spec: ClusterSpec) -> ClusterObservation:
         try:
@@ -501,8 +514,13 @@ class DockerDriver(CatalogDriver):
 
 
 def _remove_container(container: Container) -> None:
-    with contextlib.suppress(NotFound):
+    try:
         container.remove(force=True, v=True)
+    except NotFound:
+        pass
+    except APIError as exc:
+        if exc.status_code != 409:  # 409: a removal is already under way; the next pass checks
+            raise
 
 
 def _absent_local_engine(engine: Engine) -> bool:

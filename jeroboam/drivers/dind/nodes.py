@@ -126,11 +126,15 @@ class Nodes:
 
     # -- reading ---------------------------------------------------------------------------------
     def list(self, home: Home, cluster_uuid: str) -> list[Node]:
-        try:
-            found = home.engine.client.containers.list(all=True, filters=labels.of_cluster(cluster_uuid))
-        except ENGINE_ERRORS as exc:
-            raise unreachable(home.engine.settings, exc) from exc
-        return sorted((Node.of(c) for c in found), key=lambda n: (n.nodegroup, n.index))
+        for _ in range(3):
+            try:
+                found = home.engine.client.containers.list(all=True, filters=labels.of_cluster(cluster_uuid))
+            except NotFound:
+                continue  # removed between the listing and its inspection: list again
+            except ENGINE_ERRORS as exc:
+                raise unreachable(home.engine.settings, exc) from exc
+            return sorted((Node.of(c) for c in found), key=lambda n: (n.nodegroup, n.index))
+        raise RetryableError(f"the nodes of cluster {cluster_uuid} kept changing while being listed", 1)
 
     # -- creating --------------------------------------------------------------------------------
     def create(

@@ -39,6 +39,9 @@ MAX_MANAGERS = 7
 
 
 def unreachable(engine: DockerEngineSettings, exc: Exception) -> RetryableError:
+    """The retryable error of a failed engine call: refused (the engine answered) or unreachable."""
+    if isinstance(exc, APIError):
+        return RetryableError(f"Docker engine {engine.name} refused a request: {exc}", 2)
     return RetryableError(
         f"No Docker engine answers at {engine.url} (engine {engine.name}): {exc}. "
         "Install docker.io and start dockerd (scripts/ensure-docker does both as root).",
