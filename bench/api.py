@@ -1,132 +1,184 @@
-"""API read/write throughput and latency against any Magnum-API-compatible server.
+"""API throughput and latency against any Magnum-API-compatible server.
 
     .venv/bin/python -m bench.api http://127.0.0.1:9511 --concurrency 1 4 16 --seconds 10
-    .venv/bin/python -m bench.api URL --token "$OS_TOKEN"        # keystone mode
+    .venv/bin/python -m bench.api URL --token "$OS_TOKEN" --admin-token "$ADMIN_TOKEN"   # keystone mode
 
-Prints one JSON line per (endpoint, concurrency, connection mode): requests/s, p50/p95/p99 in ms,
-errors. ``--fresh`` opens a new connection per request; the default keeps connections alive.
-Every run is bounded by ``--seconds`` per figure.
+Prints one JSON line per (figure, concurrency, connection mode): operations/s, p50/p95/p99 in ms,
+errors, the load generator's CPU per operation, the 1-minute load average before and after,
+and (with ``--server-pid``) the server's CPU per operation.
+
+Setup (not timed): the project gets a ``bench-template`` (sim driver) and ``--clusters`` clusters,
+created through the API and left to settle. ``POST /v1/clusters`` creates clusters in a project of
+its own (``<project>-create-0``, quota raised by the admin credentials), ``(16 projects)`` spreads
+them over 16 such projects (one project serialises its creates on its quota lock); both delete
+what they made afterwards. Keep-alive mode reuses a connection per client process.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import threading
+import itertools
+import os
+import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
+from bench.common import (
+    TEMPLATE,
+    Api,
+    Client,
+    Run,
+    Target,
+    add_target_arguments,
+    credentials_of,
+    emit,
+    ensure_template,
+    measure,
+    set_cluster_quota,
+    status_is,
+    wait_settled,
+)
 
-VERSION = {"OpenStack-API-Version": "container-infra latest"}
-TEMPLATE = {"coe": "kubernetes", "image_id": "fedora-coreos", "driver": "sim", "external_network_id": "public"}
+FIGURES = (
+    "GET /v1/clusters",
+    "GET /v1/clusters/detail",
+    "GET /v1/clusters/<uuid>",
+    "GET /v1/clustertemplates",
+    "GET /v1/clustertemplates/<uuid>",
+    "POST+DELETE /v1/clustertemplates",
+    "POST /v1/clusters",
+    "POST /v1/clusters (16 projects)",
+)
+CREATES = ("POST /v1/clusters", "POST /v1/clusters (16 projects)")
+SPREAD = 16
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+def ensure_clusters(api: Api, template: str, count: int) -> list[str]:
+    """Exactly ``count`` settled clusters in the caller's project (extra ones are left alone)."""
+    found = api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]
+    uuids = [item["uuid"] for item in found]
+    for index in range(len(uuids), count):
+        body = {"name": f"bench-{index}", "cluster_template_id": template, "master_count": 1, "node_count": 1}
+        uuids.append(api.call("POST", "/v1/clusters", body, expect=(202,)).json()["uuid"])
+    wait_settled(api)
+    return uuids
 
 
-def run(
-    name: str,
-    call: Callable[[httpx.Client], httpx.Response],
-    *,
-    url: str,
-    headers: dict[str, str],
-    concurrency: int,
-    seconds: float,
-    fresh: bool,
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    end = time.monotonic() + seconds
-
-    def worker() -> None:
-        nonlocal errors
-        client = httpx.Client(base_url=url, headers=headers, timeout=30)
-        while time.monotonic() < end:
-            if fresh:
-                client.close()
-                client = httpx.Client(base_url=url, headers=headers, timeout=30)
-            start = time.perf_counter()
-            try:
-                ok = call(client).status_code < 400
-            except httpx.HTTPError:
-                ok = False
-            elapsed = time.perf_counter() - start
-            with lock:
-                latencies.append(elapsed)
-                errors += not ok
-        client.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    duration = time.monotonic() - started
-    return {
-        "benchmark": "api",
-        "endpoint": name,
-        "concurrency": concurrency,
-        "connection": "fresh" if fresh else "keep-alive",
-        "requests": len(latencies),
-        "req_per_s": round(len(latencies) / duration, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
-        "errors": errors,
-    }
+def delete_all_clusters(api: Api) -> int:
+    deleted = 0
+    while True:
+        found = api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]
+        live = [c for c in found if c["status"] != "DELETE_IN_PROGRESS"]
+        for item in live:
+            api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
+            deleted += 1
+        if not found:
+            return deleted
+        time.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("url", help="API base URL, e.g. http://127.0.0.1:9511")
-    parser.add_argument("--token", help="Keystone token (X-Auth-Token); default: noauth headers")
-    parser.add_argument("--project", default="bench", help="noauth project id")
+    add_target_arguments(parser)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each figure")
-    parser.add_argument("--fresh", action="store_true", help="a new connection per request")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured duration of each figure")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each figure")
+    parser.add_argument(
+        "--connection", choices=("fresh", "keep-alive", "both"), default="both", help="connection mode(s)"
+    )
+    parser.add_argument("--clusters", type=int, default=20, help="clusters in the project while reads run")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, metavar="FIGURE", help="run only these figures")
     args = parser.parse_args(argv)
-    headers = dict(VERSION)
-    if args.token:
-        headers["X-Auth-Token"] = args.token
-    else:
-        headers.update({"X-Project-Id": args.project, "X-User-Id": "bench", "X-Roles": "member,reader"})
-    with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
-        created = client.post("/v1/clustertemplates", json={**TEMPLATE, "name": "bench-template"})
-        created.raise_for_status()
-        template = created.json()["uuid"]
 
-    def template_pair(client: httpx.Client) -> httpx.Response:
-        made = client.post("/v1/clustertemplates", json={**TEMPLATE, "name": "bench-pair"})
-        if made.status_code != 201:
-            return made
-        return client.delete(f"/v1/clustertemplates/{made.json()['uuid']}")
+    target = Target.parse(args.url)
+    user, admin = credentials_of(args)
+    run = Run(target, label=args.label, auth=user.mode, server_pids=args.server_pid)
+    api = Api(target, user)
+    template = ensure_template(api, "bench-template")
+    clusters = ensure_clusters(api, template, args.clusters)
+    figures = args.only or FIGURES
+    modes = {"fresh": [True], "keep-alive": [False], "both": [True, False]}[args.connection]
 
-    calls: dict[str, Callable[[httpx.Client], httpx.Response]] = {
-        "GET /v1/clustertemplates": lambda c: c.get("/v1/clustertemplates"),
-        "GET /v1/clustertemplates/<uuid>": lambda c: c.get(f"/v1/clustertemplates/{template}"),
-        "GET /v1/clusters": lambda c: c.get("/v1/clusters"),
-        "GET /v1/clusters/detail": lambda c: c.get("/v1/clusters/detail"),
-        "POST+DELETE /v1/clustertemplates": template_pair,
-    }
+    # Creates go to projects of their own: one (every create waits for the project's quota lock),
+    # or SPREAD of them, each request to the next (tenants creating at the same time). With a
+    # Keystone token there is one project, the token's.
+    creators = [Api(target, user)]
+    if not user.token:
+        creators = [
+            Api(target, admin.for_project(f"{user.project}-create-{index}", "member,reader")) for index in range(SPREAD)
+        ]
+    if any(f in figures for f in CREATES):
+        admin_api = Api(target, admin)
+        if not all(set_cluster_quota(admin_api, c.credentials.project, 10**6) for c in creators):
+            print("POST /v1/clusters skipped: the admin credentials cannot raise the quota", file=sys.stderr)
+            figures = [f for f in figures if f not in CREATES]
+    if user.token:
+        figures = [f for f in figures if f != CREATES[1]]
+
+    def requests_for(fresh: bool) -> dict[str, bytes]:
+        keep_alive = not fresh
+        get = lambda path: target.request("GET", path, user, keep_alive=keep_alive)  # noqa: E731
+        return {
+            "GET /v1/clusters": get("/v1/clusters"),
+            "GET /v1/clusters/detail": get("/v1/clusters/detail"),
+            "GET /v1/clusters/<uuid>": get(f"/v1/clusters/{clusters[0]}"),
+            "GET /v1/clustertemplates": get("/v1/clustertemplates"),
+            "GET /v1/clustertemplates/<uuid>": get(f"/v1/clustertemplates/{template}"),
+        }
+
+    def template_pair(fresh: bool):  # type: ignore[no-untyped-def]
+        create = target.request(
+            "POST", "/v1/clustertemplates", user, body={**TEMPLATE, "name": "bench-pair"}, keep_alive=not fresh
+        )
+
+        def operation(client: Client) -> bool:
+            made = client.call(create)
+            if made.status != 201:
+                return False
+            uuid = made.json()["uuid"]
+            delete = target.request("DELETE", f"/v1/clustertemplates/{uuid}", user, keep_alive=not fresh)
+            return client.call(delete).status == 204
+
+        return operation
+
+    def cluster_create(fresh: bool, spread: int):  # type: ignore[no-untyped-def]
+        requests = []
+        for creator in creators[:spread]:
+            template_uuid = ensure_template(creator, "bench-create-template")
+            body = {"cluster_template_id": template_uuid, "master_count": 1, "node_count": 1}
+            requests.append(
+                target.request("POST", "/v1/clusters", creator.credentials, body=body, keep_alive=not fresh)
+            )
+        turns: list[Iterator[int]] = []
+
+        def operation(client: Client) -> bool:
+            if not turns:  # in the client process: each starts at another project
+                turns.append(itertools.count(os.getpid()))
+            return client.call(requests[next(turns[0]) % len(requests)]).status == 202
+
+        return operation
+
     try:
-        for name, call in calls.items():
-            for concurrency in args.concurrency:
-                figure = run(
-                    name, call, url=args.url, headers=headers, concurrency=concurrency,
-                    seconds=args.seconds, fresh=args.fresh,
-                )  # fmt: skip
-                print(json.dumps(figure), flush=True)
+        for name, fresh, concurrency in itertools.product(figures, modes, args.concurrency):
+            unit = "requests"
+            if name == "POST+DELETE /v1/clustertemplates":
+                operation, unit = template_pair(fresh), "pairs"
+            elif name in CREATES:
+                operation, unit = cluster_create(fresh, 1 if name == CREATES[0] else SPREAD), "creates"
+            else:
+                operation = status_is(requests_for(fresh)[name], 200)
+            figure = measure(
+                run, "api", name, operation, concurrency=concurrency, seconds=args.seconds, fresh=fresh,
+                warmup=args.warmup, unit=unit, extra={"clusters_in_project": len(clusters)},
+            )  # fmt: skip
+            emit(figure)
+            if name in CREATES:
+                for creator in creators:
+                    delete_all_clusters(creator)
     finally:
-        with httpx.Client(base_url=args.url, headers=headers, timeout=30) as client:
-            client.delete(f"/v1/clustertemplates/{template}")
+        if any(f in figures for f in CREATES):
+            for creator in creators:
+                delete_all_clusters(creator)
     return 0
 
 

@@ -33,6 +33,12 @@ class ApiSettings(BaseModel):
     port: int = Field(9511, ge=1, le=65535, description="Port the API listens on.")
     max_limit: int = Field(1000, ge=1, description="Largest page a list request returns; also the default page size.")
     workers: int = Field(1, ge=1, description="API worker processes (jeroboam-api only).")
+    reads_in_event_loop: bool = Field(
+        True,
+        description="Run read-only requests (lists, shows) on the event loop instead of a thread: reads wait "
+        "for no lock, and the thread hop costs more than the read. Set false when the database is far away "
+        "(each query's round trip then holds up the worker's other requests).",
+    )
 
 
 class DatabaseSettings(BaseModel):

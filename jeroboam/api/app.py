@@ -68,27 +68,27 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         return _json(400, error_body(400, "Invalid input: " + "; ".join(str(e.get("msg")) for e in exc.errors())))
 
+    # Routes are matched in this order: the most requested collections first.
     app.include_router(root.router)
+    app.include_router(clusters_api.router)
     app.include_router(
         cluster_templates.make_router(
             lambda r: r.app.state.services.cluster_templates, "clustertemplates", "clustertemplates", "clustertemplates"
         )
     )
+    app.include_router(nodegroups_api.router)
+    app.include_router(certificates_api.router)
+    app.include_router(credentials_api.router)
+    app.include_router(quotas.router)
+    app.include_router(stats.router)
+    app.include_router(mservices.router)
+    app.include_router(federations.router)
+    app.include_router(clusters_api.bays_router)
     app.include_router(
         cluster_templates.make_router(
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"
         )
     )
-
-    app.include_router(quotas.router)
-    app.include_router(stats.router)
-    app.include_router(mservices.router)
-    app.include_router(federations.router)
-    app.include_router(clusters_api.router)
-    app.include_router(clusters_api.bays_router)
-    app.include_router(nodegroups_api.router)
-    app.include_router(certificates_api.router)
-    app.include_router(credentials_api.router)
 
     authenticator, www_authenticate, blocking = make_authenticator(settings)
     app.add_middleware(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, ParamSpec, TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import Response
 
 from jeroboam.context import RequestContext
 from jeroboam.db.repositories.base import PageRequest
@@ -20,6 +22,29 @@ from jeroboam.errors import (
 )
 
 JSON_TYPES = ("application/json",)
+P = ParamSpec("P")
+R = TypeVar("R")
+# A response body: an object for FastAPI's OpenAPI document (the routes that answer with
+# ``json_response`` declare it as their response_model, so the document is unchanged).
+JSON_OBJECT = dict[str, Any]
+
+
+def json_response(body: Any, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """``body`` serialised once, by the C encoder, as FastAPI's JSONResponse would write it,
+    without FastAPI's per-field ``jsonable_encoder`` walk and response-model validation (which
+    cost more than building the body for a page of clusters). ``body`` holds JSON types only."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return Response(content, status_code=status_code, headers=headers, media_type="application/json")
+
+
+async def read_call(request: Request, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a read-only use case. A read is a few indexed queries that wait for no lock (SQLite
+    WAL readers and PostgreSQL/MariaDB MVCC readers are never blocked by writers), so by default
+    it runs on the event loop: a hop to the thread pool costs more CPU than the read itself.
+    ``[api] reads_in_event_loop = false`` sends reads to the thread pool (a database far away)."""
+    if request.app.state.settings.api.reads_in_event_loop:
+        return func(*args, **kwargs)
+    return await run_in_threadpool(func, *args, **kwargs)
 
 
 def context_of(request: Request) -> RequestContext:

@@ -82,8 +82,12 @@ class EdgeMiddleware:
         self.authenticator = authenticator
         self.admin_check = admin_check
         self.www_authenticate = www_authenticate
-        # A Keystone authenticator may do network I/O: run it off the event loop.
+        # A Keystone authenticator may do network I/O: run it off the event loop, unless it can
+        # answer from its cache (a token seen before), which is most requests.
         self.blocking_auth = blocking_auth
+        self.authenticate_cached: Callable[[dict[str, str], str], RequestContext | None] | None = getattr(
+            authenticator, "authenticate_cached", None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,10 +120,12 @@ class EdgeMiddleware:
 
         if path not in PUBLIC_PATHS:
             try:
-                if self.blocking_auth:
-                    context = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, request_id)
-                else:
+                if not self.blocking_auth:
                     context = self.authenticator.authenticate(headers, request_id)
+                elif self.authenticate_cached is not None and (cached := self.authenticate_cached(headers, request_id)):
+                    context = cached
+                else:
+                    context = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, request_id)
             except errors.UnauthenticatedError:
                 auth_headers = list(extra)
                 if self.www_authenticate:

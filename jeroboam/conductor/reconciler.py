@@ -10,7 +10,9 @@ fenced by the claim's token. The driver is called with no transaction open.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeoutError
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -88,9 +90,13 @@ def _taints(raw: list[dict[str, Any]]) -> tuple[Taint, ...]:
 
 
 def build_spec(
-    cluster: Cluster, template: ClusterTemplate, nodegroups: list[NodeGroup], operations: list[Operation]
+    cluster: Cluster | Any,
+    template: ClusterTemplate | Any,
+    nodegroups: Sequence[NodeGroup | Any],
+    operations: Sequence[Operation],
 ) -> ClusterSpec:
-    """The driver's view of the desired state."""
+    """The driver's view of the desired state, from ORM objects or plain rows of the same columns
+    (a health check's snapshot)."""  # fmt: skip
     removals: dict[str, tuple[str, ...]] = {}
     batch = 1
     for operation in operations:
@@ -171,6 +177,7 @@ class Reconciler:
         self.notifier = notifier
         self.clock = clock
         self.pki = ClusterPki(db, settings, keyring, clock=clock)
+        self._cluster_drivers: dict[str, ClusterDriver] = {}
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, claim: Claim) -> None:
@@ -244,9 +251,16 @@ class Reconciler:
             )
 
     def _driver(self, work: Work) -> ClusterDriver:
-        driver = self.drivers.get(work.driver_name)
-        if not isinstance(driver, ClusterDriver):
-            raise PhaseFailedError("infrastructure", f"The {work.driver_name} driver cannot build clusters yet.")
+        return self._driver_named(work.driver_name)
+
+    def _driver_named(self, name: str) -> ClusterDriver:
+        driver = self._cluster_drivers.get(name)
+        if driver is None:
+            found = self.drivers.get(name)
+            # A runtime Protocol check inspects every member: done once per driver, not per call.
+            if not isinstance(found, ClusterDriver):
+                raise PhaseFailedError("infrastructure", f"The {name} driver cannot build clusters yet.")
+            driver = self._cluster_drivers[name] = found
         return driver
 
     # -- in-progress work ---------------------------------------------------------------------
@@ -317,14 +331,12 @@ class Reconciler:
     def _record_phase(self, work: Work, phase: str) -> None:
         lease = timedelta(seconds=self.settings.conductor.lease_seconds)
         with self.db.transaction() as session:
-            cluster = repo.fenced_cluster(session, work.claim)
-            if cluster.status == Status.DELETE_IN_PROGRESS and work.status != Status.DELETE_IN_PROGRESS:
-                cluster.next_check_at = self.clock()
-                repo.release(cluster)
+            status = repo.fenced_status(session, work.claim)
+            if status == Status.DELETE_IN_PROGRESS and work.status != Status.DELETE_IN_PROGRESS:
+                # Nothing is written (the raise rolls back): the delete takes over once this
+                # claim's lease, which the renewer no longer extends, lapses.
                 raise SupersededError(work.spec.uuid)
-            cluster.lease_expires_at = self.clock() + lease
-            for operation in repo.open_operations(session, cluster):
-                operation.phase = phase
+            repo.record_phase(session, work.claim, phase, self.clock() + lease)
         log.debug("cluster %s: phase %s", work.spec.uuid, phase)
 
     def _current_phase(self, work: Work) -> str:
@@ -466,27 +478,37 @@ class Reconciler:
 
     # -- settled clusters: health and autoheal ---------------------------------------------------
     def _check_health(self, work: Work) -> None:
+        health, reason = self._probe(work.driver_name, work.spec)
+        self._record_health(work.claim, work.spec, work.autoheal, health, reason)
+
+    def _probe(self, driver_name: str, spec: ClusterSpec) -> tuple[Health, dict[str, str]]:
+        """Ask the driver what is there; a failure to ask is an UNKNOWN health with the reason."""
         try:
-            driver = self._driver(work)
-            health, reason = health_of(driver.observe(work.spec))
+            driver = self._driver_named(driver_name)
+            return health_of(driver.observe(spec))
         except (PhaseFailedError, JeroboamError) as exc:
-            health, reason = Health.UNKNOWN, {"api": str(exc)}
+            return Health.UNKNOWN, {"api": str(exc)}
         except Exception as exc:  # a health probe must never take the conductor down
-            log.warning("cluster %s: health check failed: %s", work.spec.uuid, exc)
-            health, reason = Health.UNKNOWN, {"api": f"health check failed ({type(exc).__name__})"}
+            log.warning("cluster %s: health check failed: %s", spec.uuid, exc)
+            return Health.UNKNOWN, {"api": f"health check failed ({type(exc).__name__})"}
+
+    def _record_health(
+        self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]
+    ) -> None:
+        """Write a health check's outcome (fenced by the claim), start autoheal, release the lease."""
         now = self.clock()
         heal = False
         with self.db.transaction() as session:
-            cluster = repo.fenced_cluster(session, work.claim)
+            cluster = repo.fenced_cluster(session, claim)
             cluster.health_status = health
             cluster.health_status_reason = reason
             interval = self.settings.conductor.health_polling_interval
             cluster.next_check_at = now + timedelta(seconds=interval) if interval >= 0 else None
-            if cluster.generation != work.generation:
+            if cluster.generation != claim.generation:
                 cluster.next_check_at = now  # a request accepted during the probe is due now
             status = Status(cluster.status) if cluster.status else None
             if (
-                work.autoheal
+                autoheal
                 and health == Health.UNHEALTHY
                 and status in states.COMPLETE
                 and states.allowed(status, Action.UPDATE)
@@ -497,8 +519,74 @@ class Reconciler:
                 heal = True
             repo.release(cluster)
         if heal:
-            log.info("cluster %s: unhealthy with auto_healing_enabled; replacing failed nodes", work.spec.uuid)
-            self.notifier.emit("magnum.cluster.update.start", self._payload(work, "autoheal"))
+            log.info("cluster %s: unhealthy with auto_healing_enabled; replacing failed nodes", spec.uuid)
+            self.notifier.emit("magnum.cluster.update.start", _payload(spec, "autoheal"))
+
+    def check_health_batch(self, claims: Sequence[Claim], owner: str, pool: Executor, budget: float) -> None:
+        """Health checks of a batch of claimed settled clusters, with a constant number of queries
+        for those whose health did not change: one snapshot (clusters, templates, nodegroups,
+        certificates), the driver probes in ``pool``, and two statements that release the leases
+        and schedule the next check. A cluster whose health changed, or that needs autoheal, is
+        written on its own, fenced, as ``_check_health`` does. Probes that do not answer within
+        ``budget`` seconds are left: their leases lapse and they are checked again."""
+        probes: dict[str, tuple[Claim, ClusterSpec, bool, str | None, dict[str, Any]]] = {}
+        futures: dict[Future[tuple[Health, dict[str, str]]], str] = {}
+        with self.db.read() as session:
+            clusters, templates, nodegroups = repo.settled_snapshot(session, claims)
+            tls_disabled = {
+                uuid: bool(t.tls_disabled) if (t := templates.get(c.cluster_template_id)) else True
+                for uuid, c in clusters.items()
+            }
+            tls = self.pki.stored_materials(session, tls_disabled)
+            for claim in claims:
+                cluster = clusters.get(claim.cluster_id)
+                if cluster is None:
+                    continue  # taken over since it was claimed: not ours to check
+                template = templates.get(cluster.cluster_template_id)
+                autoheal = str((cluster.labels or {}).get("auto_healing_enabled", "")).lower() == "true"
+                if template is None:
+                    reason = {"api": f"The cluster template {cluster.cluster_template_id} no longer exists."}
+                    probes[claim.cluster_id] = (claim, _bare_spec(cluster), autoheal, None, {})
+                    done: Future[tuple[Health, dict[str, str]]] = Future()
+                    done.set_result((Health.UNKNOWN, reason))
+                    futures[done] = claim.cluster_id
+                    continue
+                spec = replace(build_spec(cluster, template, nodegroups[cluster.uuid], []), tls=tls[cluster.uuid])
+                stored = (cluster.health_status, dict(cluster.health_status_reason or {}))
+                probes[claim.cluster_id] = (claim, spec, autoheal, *stored)
+                futures[pool.submit(self._probe, template.driver or "", spec)] = claim.cluster_id
+        results: dict[str, tuple[Health, dict[str, str]]] = {}
+        try:
+            for future in as_completed(futures, timeout=budget):
+                results[futures[future]] = future.result()
+        except FuturesTimeoutError:
+            for future in futures:
+                future.cancel()
+            log.warning(
+                "health checks of %d clusters did not answer within %.0f s; they are checked again when "
+                "their leases lapse",
+                len(futures) - len(results),
+                budget,
+            )
+        unchanged: list[Claim] = []
+        changed: list[tuple[Claim, ClusterSpec, bool, Health, dict[str, str]]] = []
+        for uuid, (health, reason) in results.items():
+            claim, spec, autoheal, stored_health, stored_reason = probes[uuid]
+            if health == stored_health and reason == stored_reason and not (autoheal and health == Health.UNHEALTHY):
+                unchanged.append(claim)
+            else:
+                changed.append((claim, spec, autoheal, health, reason))
+        now = self.clock()
+        interval = self.settings.conductor.health_polling_interval
+        with self.db.transaction() as session:
+            repo.release_unchanged(
+                session, owner, unchanged, now + timedelta(seconds=interval) if interval >= 0 else None, now
+            )
+        for claim, spec, autoheal, health, reason in changed:
+            try:
+                self._record_health(claim, spec, autoheal, health, reason)
+            except LeaseLostError:
+                log.info("cluster %s: lease taken over during its health check; not recorded", claim.cluster_id)
 
     # -- notifications -----------------------------------------------------------------------------
     def _notify(self, work: Work, outcome: str, reason: str | None) -> None:
@@ -511,9 +599,17 @@ class Reconciler:
 
     @staticmethod
     def _payload(work: Work, reason: str | None) -> dict[str, Any]:
-        return {
-            "cluster_uuid": work.spec.uuid,
-            "name": work.spec.name,
-            "project_id": work.spec.project_id,
-            "reason": reason,
-        }
+        return _payload(work.spec, reason)
+
+
+def _payload(spec: ClusterSpec, reason: str | None) -> dict[str, Any]:
+    return {"cluster_uuid": spec.uuid, "name": spec.name, "project_id": spec.project_id, "reason": reason}
+
+
+def _bare_spec(cluster: Cluster | Any) -> ClusterSpec:
+    """A spec that names the cluster only (its template is gone: nothing to probe)."""
+    return ClusterSpec(
+        uuid=cluster.uuid, name=cluster.name or cluster.uuid, project_id=cluster.project_id, coe="",
+        template_id=cluster.cluster_template_id, labels=dict(cluster.labels or {}), nodegroups=(),
+        generation=cluster.generation,
+    )  # fmt: skip

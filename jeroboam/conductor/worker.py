@@ -10,13 +10,16 @@ thread's late writes are refused by the fencing token.
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from jeroboam.conductor.heartbeat import Heartbeat
 from jeroboam.conductor.reconciler import Reconciler
@@ -31,7 +34,43 @@ from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 REPAIR_INTERVAL = 30.0
+HEALTH_BATCH_PER_WORKER = 50
+
+
+class DaemonPool(Executor):
+    """A fixed pool of daemon threads: a probe stuck in a driver call never keeps the process from
+    exiting (``ThreadPoolExecutor`` joins its threads at interpreter exit)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True) for index in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, functools.partial(fn, **kwargs) if kwargs else fn, args))
+        return future
+
+    def shutdown(self, wait: bool = False, *, cancel_futures: bool = True) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to whoever waits for the future
+                future.set_exception(exc)
 
 
 class WakeSource(Protocol):
@@ -75,6 +114,11 @@ class Conductor:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._skip_locked = db.backend in ("postgresql", "mysql", "mariadb")
+        self._last_repair = float("-inf")
+        # Health checks: batches of settled clusters, their driver probes in a pool of
+        # ``workers`` threads (probes may wait on the infrastructure).
+        self._health_batch = HEALTH_BATCH_PER_WORKER * settings.conductor.workers
+        self._health_pool = DaemonPool(settings.conductor.workers, "health")
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,20 +134,17 @@ class Conductor:
         self.heartbeat.stop()
         for thread in self._threads:
             thread.join(timeout)
+        self._health_pool.shutdown()
         deadline = time.monotonic() + timeout
         for active in list(self._active.values()):
             active.thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
-        last_repair = 0.0
         while not self._stop.is_set():
             claimed = 0
             try:
-                if time.monotonic() - last_repair > REPAIR_INTERVAL:
-                    self._repair()
-                    last_repair = time.monotonic()
-                claimed = self.claim_and_start()
+                claimed = self.cycle()
             except ServiceUnavailableError as exc:
                 log.warning("conductor: database unavailable: %s", exc.message)
             except Exception:  # the loop must survive anything
@@ -111,6 +152,38 @@ class Conductor:
             if claimed and self._free_slots() > 0:
                 continue  # there may be more due work right now
             self.wakeups.wait(self.settings.conductor.poll_interval)
+
+    def cycle(self) -> int:
+        """One pass of the periodic work: the repair sweep (every REPAIR_INTERVAL), the due
+        in-progress clusters (up to the free slots, each reconciled in its own thread), then one
+        batch of settled clusters due for a health check. Returns how many clusters it took on.
+        With nothing due it costs two indexed queries, whatever the number of clusters."""
+        if time.monotonic() - self._last_repair > REPAIR_INTERVAL:
+            self._repair()
+            self._last_repair = time.monotonic()
+        return self.claim_and_start() + self.check_health()
+
+    def check_health(self) -> int:
+        """Claim one batch of settled clusters due for a health check and check them (their
+        probes run in the health pool); returns the batch's size."""
+        now = self.clock()
+        lease = self.settings.conductor.lease_seconds
+        with self.db.transaction() as session:
+            claims = repo.claim_settled(
+                session, self.owner, now, now + timedelta(seconds=lease), self._health_batch,
+                skip_locked=self._skip_locked,
+            )  # fmt: skip
+        if claims:
+            # Answers after 80 % of the lease are not waited for: the leases would lapse anyway.
+            self.reconciler.check_health_batch(claims, self.owner, self._health_pool, budget=lease * 0.8)
+        return len(claims)
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait for the reconciles running now to finish (tests and benchmarks)."""
+        with self._lock:
+            running = [active.thread for active in self._active.values()]
+        for thread in running:
+            thread.join(timeout)
 
     def _free_slots(self) -> int:
         with self._lock:

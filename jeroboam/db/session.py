@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jeroboam.errors import ServiceUnavailableError
@@ -28,10 +30,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option of a connection whose transaction only reads (``Database.read``).
+READ_ONLY = "jeroboam_read_only"
+
+
 def _sqlite_begin(connection: Any) -> None:
-    # Take the write lock at the start: a deferred transaction that reads, then writes after another
-    # writer committed, fails with SQLITE_BUSY_SNAPSHOT instead of waiting. Readers in WAL mode are
-    # not blocked by this.
+    # A read-only unit of work takes a plain deferred BEGIN: in WAL mode it reads a snapshot
+    # and never waits for, nor blocks, a writer.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
+    # Writers take the write lock at the start: a deferred transaction that reads, then writes
+    # after another writer committed, fails with SQLITE_BUSY_SNAPSHOT instead of waiting.
+    # Readers in WAL mode are not blocked by this.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -72,16 +83,55 @@ def hold_named_lock(session: Session, name: str) -> None:
         connection.info.setdefault(NAMED_LOCKS, []).append(lock)
 
 
+_EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list, "null": lambda: None}
+
+
+def json_loads(text: str) -> Any:
+    """JSON columns as stored; the empty values most of them hold are answered without parsing."""
+    empty = _EMPTY_JSON.get(text)
+    return empty() if empty is not None else json.loads(text)
+
+
+# A pooled connection idle for longer than this is pinged before use (a database restart or a
+# network cut while it sat in the pool is found then, not by the request); one in steady use is
+# not, which saves a round trip per transaction (SQLAlchemy's pool_pre_ping pings every checkout).
+PING_AFTER_IDLE = 5.0
+_CHECKED_IN = "jeroboam.checked_in"
+
+
+def _remember_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.get(_CHECKED_IN)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # the pool replaces the connection and tries again
+        raise DisconnectionError(f"a pooled connection was found dead ({type(exc).__name__})") from exc
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 10}, json_deserializer=json_loads
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, json_deserializer=json_loads)
+    event.listen(engine, "checkin", _remember_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
     if engine.dialect.name in ("mysql", "mariadb"):
         event.listen(engine, "checkin", _release_named_locks)
     return engine
@@ -107,6 +157,19 @@ class Database:
         """A session whose work commits when the block ends and rolls back if it raises."""
         try:
             with self._sessions() as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise ServiceUnavailableError(f"The database is not available ({type(exc.orig).__name__}).") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads: one consistent snapshot, and on SQLite no write lock
+        (a deferred BEGIN), so reads neither wait for the conductor's writes nor hold them up.
+        Writing in it is a programming error (SQLite refuses to upgrade such a snapshot when a
+        writer got there first)."""
+        try:
+            with self._sessions() as session, session.begin():
+                session.connection(execution_options={READ_ONLY: True})
                 yield session
         except OperationalError as exc:
             raise ServiceUnavailableError(f"The database is not available ({type(exc.orig).__name__}).") from exc

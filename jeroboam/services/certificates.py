@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -110,7 +111,8 @@ class Stored:
     operation_id: str | None
 
     @classmethod
-    def of(cls, row: ClusterCertificate) -> Stored:
+    def of(cls, row: ClusterCertificate | Any) -> Stored:
+        """From an ORM row or a plain row of the same columns."""
         return cls(
             row.kind,
             row.certificate,
@@ -396,7 +398,18 @@ class ClusterPki:
         without TLS, before the first pki phase, or when the keys cannot decrypt it (logged)."""
         if tls_disabled:
             return None
-        stored = snapshot(session, cluster_id)
+        return self._material_of(cluster_id, snapshot(session, cluster_id))
+
+    def stored_materials(self, session: Session, tls_disabled: Mapping[str, bool]) -> dict[str, TlsMaterial | None]:
+        """``stored_material`` of many clusters (cluster uuid -> its template's ``tls_disabled``),
+        in one query."""
+        wanted = [uuid for uuid, disabled in tls_disabled.items() if not disabled]
+        found: dict[str, TlsMaterial | None] = dict.fromkeys(tls_disabled)
+        for uuid, rows in repo.rows_for_clusters(session, wanted, (MAIN_CA, SERVER, CLIENT)).items():
+            found[uuid] = self._material_of(uuid, {kind: Stored.of(row) for kind, row in rows.items()})
+        return found
+
+    def _material_of(self, cluster_id: str, stored: Mapping[str, Stored]) -> TlsMaterial | None:
         if not all(kind in stored for kind in (MAIN_CA, SERVER, CLIENT)):
             return None
         try:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import ClusterTemplate
 from jeroboam.db.repositories import cluster_templates as repo
 from jeroboam.db.repositories.base import PageRequest
+from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import templates as rules
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
@@ -42,7 +45,7 @@ RESOURCE_FIELDS = frozenset(
 PUBLISH_DENIED = "Not authorized to set public or hidden flag for cluster template."
 
 
-def target(template: ClusterTemplate) -> dict[str, object]:
+def target(template: TemplateRecord) -> dict[str, object]:
     return {"project_id": template.project_id, "user_id": template.user_id}
 
 
@@ -57,24 +60,31 @@ class ClusterTemplateService:
         return context.is_admin and self.policy.check(rule, context)
 
     # -- reads -----------------------------------------------------------------------------
-    def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> Sequence[ClusterTemplate]:
+    def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> Sequence[TemplateRecord]:
         self.policy.authorize("clustertemplate:detail" if detail else "clustertemplate:get_all", context)
         rule = "clustertemplate:detail_all_projects" if detail else "clustertemplate:get_all_all_projects"
-        with self.db.transaction() as session:
-            return repo.list_visible(session, context, page, all_projects=self._sees_all(context, rule))
+        all_projects = self._sees_all(context, rule)
+        with self.db.read() as session:
+            return repo.list_rows(session, context, page, all_projects=all_projects)
 
-    def get(self, context: RequestContext, ident: str, *, cross_project: bool = True) -> ClusterTemplate:
+    def get(
+        self, context: RequestContext, ident: str, *, cross_project: bool = True, session: Session | None = None
+    ) -> TemplateRecord:
         """``cross_project=False`` looks only at the caller's project and public templates, even
-        for admins (Magnum builds clusters only from those)."""
+        for admins (Magnum builds clusters only from those). ``session``: read in the caller's
+        unit of work rather than one of its own."""
         all_projects = cross_project and self._sees_all(context, "clustertemplate:get_one_all_projects")
-        with self.db.transaction() as session:
-            template = repo.get_visible(session, context, ident, all_projects=all_projects)
+        if session is None:
+            with self.db.read() as own:
+                template = repo.get_row(own, context, ident, all_projects=all_projects)
+        else:
+            template = repo.get_row(session, context, ident, all_projects=all_projects)
         if not template.public:
             self.policy.authorize("clustertemplate:get", context, target(template))
         return template
 
     # -- writes ----------------------------------------------------------------------------
-    def create(self, context: RequestContext, values: dict[str, Any]) -> ClusterTemplate:
+    def create(self, context: RequestContext, values: dict[str, Any]) -> TemplateRecord:
         self.policy.authorize("clustertemplate:create", context)
         if values.get("public") or values.get("hidden"):
             self._authorize_publish(context)
@@ -86,7 +96,7 @@ class ClusterTemplateService:
         checked["project_id"] = context.project_id or ""
         checked["user_id"] = context.user_id or ""
         with self.db.transaction() as session:
-            return repo.add(session, checked)
+            return repo.insert_row(session, checked)
 
     def update(
         self,
@@ -118,17 +128,13 @@ class ClusterTemplateService:
             return template
 
     def delete(self, context: RequestContext, ident: str) -> None:
+        all_projects = self._sees_all(context, "clustertemplate:delete_all_projects")
         with self.db.transaction() as session:
-            template = repo.get_visible(
-                session,
-                context,
-                ident,
-                all_projects=self._sees_all(context, "clustertemplate:delete_all_projects"),
-            )
+            template = repo.get_row(session, context, ident, all_projects=all_projects)
             self.policy.authorize("clustertemplate:delete", context, target(template))
-            if repo.is_referenced(session, template.uuid):
+            if repo.is_referenced_by_uuid(session, template.uuid):
                 raise InUseError(f"ClusterTemplate {template.uuid} is referenced by one or multiple clusters.")
-            repo.delete(session, template)
+            repo.delete_row(session, template.id)
 
     # -- helpers ---------------------------------------------------------------------------
     def _authorize_publish(self, context: RequestContext) -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
-from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
+from jeroboam.db.models import Cluster, NodeGroup, Operation
 from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories.base import PageRequest
+from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
@@ -56,7 +58,7 @@ HEALTH_FIELDS = ("health_status", "health_status_reason")
 EVENTS = {Action.CREATE: "create", Action.DELETE: "delete"}
 
 
-def target(cluster: Cluster) -> dict[str, object]:
+def target(cluster: Cluster | ClusterFields) -> dict[str, object]:
     return {"project_id": cluster.project_id, "user_id": cluster.user_id}
 
 
@@ -100,29 +102,124 @@ def quota_message(limit: int) -> str:
 
 
 # -- what callers read -----------------------------------------------------------------------------
+class ClusterFields(Protocol):
+    """What a cluster's representation reads: an ORM ``Cluster``, or a plain row of the columns a
+    read selected. A summary row has only ``repositories.clusters.SUMMARY_COLUMNS`` (the first
+    fifteen here), which is all a summary shows."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def cluster_template_id(self) -> str: ...
+    @property
+    def keypair(self) -> str | None: ...
+    @property
+    def docker_volume_size(self) -> int | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def master_flavor_id(self) -> str | None: ...
+    @property
+    def flavor_id(self) -> str | None: ...
+    @property
+    def stack_id(self) -> str | None: ...
+    @property
+    def create_timeout(self) -> int | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def health_status(self) -> str | None: ...
+    @property
+    def status_reason(self) -> str | None: ...
+    @property
+    def health_status_reason(self) -> dict[str, Any]: ...
+    @property
+    def discovery_url(self) -> str | None: ...
+    @property
+    def api_address(self) -> str | None: ...
+    @property
+    def coe_version(self) -> str | None: ...
+    @property
+    def container_version(self) -> str | None: ...
+    @property
+    def node_addresses(self) -> list[str]: ...
+    @property
+    def master_addresses(self) -> list[str]: ...
+    @property
+    def fixed_network(self) -> str | None: ...
+    @property
+    def fixed_subnet(self) -> str | None: ...
+    @property
+    def floating_ip_enabled(self) -> bool: ...
+    @property
+    def master_lb_enabled(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+class NodeGroupFields(Protocol):
+    """What a cluster's representation reads of a nodegroup (ORM object or plain row)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def node_count(self) -> int: ...
+    @property
+    def node_addresses(self) -> list[str]: ...
+    @property
+    def is_default(self) -> bool: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def status_reason(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class ClusterView:
-    """A cluster with what its representation derives from: nodegroups and template labels."""
+    """A cluster with what its representation derives from: nodegroups and template labels.
 
-    cluster: Cluster
-    nodegroups: Sequence[NodeGroup]
+    Reads hold plain rows (only the columns they show); a list without details holds only each
+    nodegroup's role and size, which is all a summary shows."""
+
+    cluster: ClusterFields
+    nodegroups: Sequence[NodeGroupFields]
     template_labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def workers(self) -> list[NodeGroup]:
+    def workers(self) -> list[NodeGroupFields]:
         return [ng for ng in self.nodegroups if ng.role != MASTER]
 
     @property
-    def masters(self) -> list[NodeGroup]:
+    def masters(self) -> list[NodeGroupFields]:
         return [ng for ng in self.nodegroups if ng.role == MASTER]
+
+    def counts(self) -> tuple[int, int]:
+        """(master_count, node_count) in one pass over the nodegroups."""
+        masters = workers = 0
+        for ng in self.nodegroups:
+            if ng.role == MASTER:
+                masters += ng.node_count
+            else:
+                workers += ng.node_count
+        return masters, workers
 
     @property
     def node_count(self) -> int:
-        return sum(ng.node_count for ng in self.workers)
+        return self.counts()[1]
 
     @property
     def master_count(self) -> int:
-        return sum(ng.node_count for ng in self.masters)
+        return self.counts()[0]
 
     @property
     def node_addresses(self) -> list[str]:
@@ -133,10 +230,6 @@ class ClusterView:
     def master_addresses(self) -> list[str]:
         found = [address for ng in self.masters for address in ng.node_addresses or ()]
         return found or list(self.cluster.master_addresses or ())
-
-    @property
-    def default_worker(self) -> NodeGroup | None:
-        return _default(self.nodegroups, WORKER)
 
     @property
     def failed(self) -> bool:
@@ -163,6 +256,18 @@ class ClusterPatch:
 
     changes: Mapping[str, Any]
     addressed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Room:
+    """A project's clusters and its cluster quota."""
+
+    clusters: int
+    limit: int
+
+    def check(self) -> None:
+        if self.clusters >= self.limit:
+            raise QuotaExceededError(quota_message(self.limit))
 
 
 # -- after the commit ------------------------------------------------------------------------------
@@ -232,17 +337,17 @@ class ClusterService:
     def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> list[ClusterView]:
         self.policy.authorize("cluster:detail" if detail else "cluster:get_all", context)
         rule = "cluster:detail_all_projects" if detail else "cluster:get_all_all_projects"
-        with self.db.transaction() as session:
-            clusters = repo.list_visible(session, context, page, all_projects=self.sees_all(context, rule))
-            return views(session, clusters, with_template_labels=detail)
+        all_projects = self.sees_all(context, rule)
+        with self.db.read() as session:
+            rows = repo.list_rows(session, context, page, all_projects=all_projects, detail=detail)
+            return read_views(session, rows, detail=detail)
 
     def get(self, context: RequestContext, ident: str) -> ClusterView:
-        with self.db.transaction() as session:
-            cluster = repo.get_visible(
-                session, context, ident, all_projects=self.sees_all(context, "cluster:get_one_all_projects")
-            )
-            self.policy.authorize("cluster:get", context, target(cluster))
-            return views(session, [cluster], with_template_labels=True)[0]
+        all_projects = self.sees_all(context, "cluster:get_one_all_projects")
+        with self.db.read() as session:
+            row = repo.get_row(session, context, ident, all_projects=all_projects)
+            self.policy.authorize("cluster:get", context, target(row))
+            return read_views(session, [row], detail=True)[0]
 
     # -- create ----------------------------------------------------------------------------
     def create(
@@ -252,18 +357,19 @@ class ClusterService:
 
         Checks run in Magnum's order, so a request with several faults gets Magnum's answer.
         """
-        template = self._template(
-            context, values["cluster_template_id"], missing_is_invalid=template_missing_is_invalid
-        )
+        project_id = context.project_id or ""
+        with self.db.read() as session:  # one snapshot: the template and the room under the quota
+            template = self._template(
+                context, values["cluster_template_id"], missing_is_invalid=template_missing_is_invalid, session=session
+            )
+            room = self._room(session, project_id)  # checked again, under the project's lock, before the insert
         driver = self.driver_for(template)
         docker_volume_size = values.get("docker_volume_size") or template.docker_volume_size
         check_docker_volume(docker_volume_size, template.docker_storage_driver)
         master_count = int(values.get("master_count", 1))
         check_master_size(master_count)
         self.policy.authorize("cluster:create", context)
-        project_id = context.project_id or ""
-        with self.db.transaction() as session:
-            self._check_quota(session, project_id)
+        room.check()
         if template.hidden and not context.is_admin:
             raise PermissionDeniedError("Not authorized.")
 
@@ -301,44 +407,43 @@ class ClusterService:
             # First, before any read (MySQL's snapshot starts at the first read): concurrent
             # creates in a project must not both count the clusters and both fit the quota.
             repo.lock_project(session, project_id)
-            if repo.template(session, template.uuid) is None:  # deleted since it was looked up
+            if not repo.template_exists(session, template.uuid):  # deleted since it was looked up
                 raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
-            self._check_quota(session, project_id)
-            if repo.exists(session, uuid):
+            self._room(session, project_id).check()
+            # A uuid we made cannot be taken (and the insert's unique index would say so).
+            if values.get("uuid") and repo.exists(session, uuid):
                 raise ConflictError(f"A cluster with UUID {uuid} already exists.")
-            cluster = repo.add(
-                session,
-                Cluster(
-                    uuid=uuid,
-                    name=values.get("name") or generate_name("cluster"),
-                    project_id=project_id,
-                    user_id=context.user_id or "",
-                    cluster_template_id=template.uuid,
-                    keypair=keypair,
-                    docker_volume_size=docker_volume_size,
-                    labels=labels,
-                    master_flavor_id=master_flavor_id,
-                    flavor_id=flavor_id,
-                    discovery_url=values.get("discovery_url"),
-                    create_timeout=values.get("create_timeout", self.settings.cluster.create_timeout),
-                    fixed_network=fixed_network,
-                    fixed_subnet=fixed_subnet,
-                    floating_ip_enabled=bool(floating_ip_enabled),
-                    master_lb_enabled=bool(master_lb_enabled),
-                    health_status_reason={},
-                    node_addresses=[],
-                    master_addresses=[],
-                    conditions=[],
-                ),
+            cluster = Cluster(
+                uuid=uuid,
+                name=values.get("name") or generate_name("cluster"),
+                project_id=project_id,
+                user_id=context.user_id or "",
+                cluster_template_id=template.uuid,
+                keypair=keypair,
+                docker_volume_size=docker_volume_size,
+                labels=labels,
+                master_flavor_id=master_flavor_id,
+                flavor_id=flavor_id,
+                discovery_url=values.get("discovery_url"),
+                create_timeout=values.get("create_timeout", self.settings.cluster.create_timeout),
+                fixed_network=fixed_network,
+                fixed_subnet=fixed_subnet,
+                floating_ip_enabled=bool(floating_ip_enabled),
+                master_lb_enabled=bool(master_lb_enabled),
+                health_status_reason={},
+                node_addresses=[],
+                master_addresses=[],
+                conditions=[],
             )
             request = {**values, "cluster_template_id": template.uuid, "uuid": uuid}
             operation = accept(session, self.settings, context, cluster, Action.CREATE, request, new=True)
+            repo.add(session, cluster)  # with the operation: two inserts in one flush
             for name, role, count, flavor, minimum in (
                 (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1),
                 (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
             ):
-                nodegroups_repo.add(
-                    session,
+                # A new cluster's two default nodegroups cannot clash: both go in one flush.
+                session.add(
                     NodeGroup(
                         uuid=new_uuid(),
                         name=name,
@@ -358,9 +463,9 @@ class ClusterService:
                         node_labels={},
                         node_taints=[],
                         generation=1,
-                    ),
-                    duplicate=f"A node group with name {name} already exists in the cluster {cluster.name}.",
+                    )
                 )
+            session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
 
@@ -389,8 +494,9 @@ class ClusterService:
                 for_update=True,
             )
             self.policy.authorize("cluster:update", context, target(cluster))
-            view = views(session, [cluster], with_template_labels=True)[0]
-            patch = compute(view)
+            nodegroups = nodegroups_repo.for_cluster(session, cluster.uuid)
+            labels = repo.template_labels(session, [cluster.cluster_template_id])
+            patch = compute(ClusterView(cluster, nodegroups, labels.get(cluster.cluster_template_id, {})))
             refused = [name for name in patch.changes if name not in UPDATABLE]
             if refused:
                 raise InvalidInputError(f"cannot change cluster property(ies) {', '.join(refused)}.")
@@ -402,7 +508,7 @@ class ClusterService:
                     cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
             retry = "node_count" in patch.addressed and cluster.status in states.FAILED
             if "node_count" in patch.changes or retry:
-                worker = view.default_worker
+                worker = _default(nodegroups, WORKER)
                 if worker is None:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
@@ -543,23 +649,25 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
-    def driver_for(self, template: ClusterTemplate) -> Driver:
+    def driver_for(self, template: TemplateRecord) -> Driver:
         if template.driver:
             return self.drivers.get(template.driver)
         return self.drivers.select(canonical_coe(template.coe), template.server_type, None)
 
-    def _template(self, context: RequestContext, ident: str, *, missing_is_invalid: bool) -> ClusterTemplate:
+    def _template(
+        self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
+    ) -> TemplateRecord:
         try:
-            return self.templates.get(context, ident, cross_project=False)
+            return self.templates.get(context, ident, cross_project=False, session=session)
         except NotFoundError as exc:
             if missing_is_invalid:  # Magnum re-codes it to 400 up to microversion 1.9
                 raise InvalidInputError(exc.message) from None
             raise
 
-    def _check_quota(self, session: Session, project_id: str) -> None:
-        limit = self.quotas.effective_limit(session, project_id)
-        if repo.count_in_project(session, project_id) >= limit:
-            raise QuotaExceededError(quota_message(limit))
+    def _room(self, session: Session, project_id: str) -> Room:
+        """The project's clusters and its limit, read in one statement."""
+        count, hard_limit = repo.count_and_limit(session, project_id)
+        return Room(count, self.quotas.default_limit if hard_limit is None else hard_limit)
 
     def _nodegroup(self, session: Session, cluster: Cluster, ident: str | None) -> NodeGroup:
         if ident is not None:
@@ -590,8 +698,9 @@ def mark(nodegroup: NodeGroup, status: str | None) -> None:
     nodegroup.generation = (nodegroup.generation or 0) + 1
 
 
-def views(session: Session, clusters: Sequence[Cluster], *, with_template_labels: bool) -> list[ClusterView]:
-    """Views of ``clusters`` with two more queries at most, whatever their number."""
-    grouped = nodegroups_repo.for_clusters(session, (c.uuid for c in clusters))
-    labels = repo.template_labels(session, (c.cluster_template_id for c in clusters)) if with_template_labels else {}
-    return [ClusterView(c, tuple(grouped.get(c.uuid, ())), labels.get(c.cluster_template_id, {})) for c in clusters]
+def read_views(session: Session, rows: Sequence[ClusterFields], *, detail: bool) -> list[ClusterView]:
+    """Views of cluster rows with one or two more queries, whatever their number: the nodegroups'
+    sizes (a summary), or what a detailed representation shows of them and the templates' labels."""
+    grouped = nodegroups_repo.rows_for_clusters(session, (c.uuid for c in rows), sizes_only=not detail)
+    labels = repo.template_labels(session, (c.cluster_template_id for c in rows)) if detail else {}
+    return [ClusterView(c, grouped.get(c.uuid, ()), labels.get(c.cluster_template_id, {})) for c in rows]

@@ -418,6 +418,72 @@ def test_pagination(alpha: Api, template: str) -> None:
     assert page["next"].startswith(f"{alpha.url}/v1/clusters/detail?sort_key=name&sort_dir=desc&limit=1&marker=")
 
 
+def follow(api: Api, path: str) -> list[dict[str, Any]]:
+    """Every item of a list, following ``next`` links page by page."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = api.get(path)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        found += body["clusters"]
+        if "next" not in body:
+            return found
+        path = body["next"].removeprefix(api.url)
+
+
+@pytest.mark.parametrize("sort_dir", ["asc", "desc"])
+def test_sort_by_a_column_with_nulls_across_pages(alpha: Api, template: str, sort_dir: str) -> None:
+    keypairs = ["k2", None, "k1", None, "k3", "k1"]
+    made = [
+        make_cluster(alpha, template, name=f"s{i}", **({"keypair": keypair} if keypair else {}))
+        for i, keypair in enumerate(keypairs)
+    ]
+    everything = [c["uuid"] for c in follow(alpha, f"/v1/clusters?sort_key=keypair&sort_dir={sort_dir}")]
+    assert sorted(everything) == sorted(made)
+    ordered = [c["keypair"] for c in follow(alpha, f"/v1/clusters?sort_key=keypair&sort_dir={sort_dir}")]
+    present = [k for k in ordered if k is not None]
+    assert present == sorted(present, reverse=sort_dir == "desc")
+    assert ordered.index(None) > ordered.index(present[-1]) if sort_dir == "asc" else ordered[0] is None
+    for limit in (1, 2, 4):
+        for path in ("/v1/clusters", "/v1/clusters/detail"):
+            paged = follow(alpha, f"{path}?sort_key=keypair&sort_dir={sort_dir}&limit={limit}")
+            assert [c["uuid"] for c in paged] == everything
+
+
+def test_a_marker_of_another_project_is_not_found(alpha: Api, template: str) -> None:
+    make_cluster(alpha, template)
+    beta = alpha.as_(BETA_MEMBER)
+    theirs = make_cluster(beta, make_template(beta))
+    response = alpha.get(f"/v1/clusters?marker={theirs}")
+    assert response.status_code == 404
+    assert detail(response) == f"Cluster {theirs} could not be found."
+
+
+def test_an_admin_pages_through_every_project(api: Api, alpha: Api, template: str) -> None:
+    beta = alpha.as_(BETA_MEMBER)
+    ours = [make_cluster(alpha, template) for _ in range(2)]
+    theirs = [make_cluster(beta, make_template(beta)) for _ in range(2)]
+    assert [c["uuid"] for c in follow(alpha, "/v1/clusters?limit=1")] == ours
+    assert [c["uuid"] for c in follow(api, "/v1/clusters?limit=1")] == ours + theirs
+    by_name = follow(api, "/v1/clusters/detail?limit=3&sort_key=project_id&sort_dir=desc")
+    assert [c["project_id"] for c in by_name] == sorted((c["project_id"] for c in by_name), reverse=True)
+
+
+def test_a_detailed_list_shows_what_show_shows(alpha: Api, template: str) -> None:
+    make_cluster(alpha, template, name="one", labels={"a": "2", "b": "3"}, node_count=2)
+    make_cluster(alpha, template, name="two", keypair="kp")
+    listed = follow(alpha, "/v1/clusters/detail")
+    assert len(listed) == 2
+    for item in listed:
+        shown = alpha.get(f"/v1/clusters/{item['uuid']}").json()
+        assert shown == item
+    summaries = {c["uuid"]: c for c in follow(alpha, "/v1/clusters")}
+    for item in listed:
+        summary = summaries[item["uuid"]]
+        assert set(summary) == SUMMARY_KEYS | {"cluster_id"}
+        assert summary == {k: item[k] for k in summary}
+
+
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [

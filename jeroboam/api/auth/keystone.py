@@ -170,6 +170,13 @@ class KeystoneTokenValidator:
         self._remember(key, info)
         return info
 
+    def validate_cached(self, token: str) -> TokenInfo | None:
+        """What the cache knows of ``token`` (no I/O, cheap enough for the event loop), or None when
+        only Keystone can tell (``validate`` then asks it)."""
+        if not _looks_like_token(token):
+            return None
+        return self._cached(hashlib.sha256(token.encode("ascii")).digest())
+
     def close(self) -> None:
         """Close the connections; ``validate`` answers from the cache only afterwards."""
         self._closed = True

@@ -118,13 +118,14 @@ def _reference(view: ClusterView, version: Version) -> tuple[str, str | None]:
 def render_summary(view: ClusterView, base: str, version: Version, collection_path: str = "clusters") -> dict[str, Any]:
     c = view.cluster
     key, reference = _reference(view, version)
+    master_count, node_count = view.counts()
     return {
         "uuid": c.uuid,
         "name": c.name,
         "cluster_template_id": c.cluster_template_id,
         "keypair": c.keypair,
-        "node_count": view.node_count,
-        "master_count": view.master_count,
+        "node_count": node_count,
+        "master_count": master_count,
         "docker_volume_size": c.docker_volume_size,
         "labels": dict(c.labels or {}),
         "master_flavor_id": c.master_flavor_id,
@@ -144,13 +145,14 @@ def render_detail(
     """Detail list and GET one; ``with_faults`` (GET one) adds ``faults`` to a failed cluster."""
     c = view.cluster
     key, reference = _reference(view, version)
+    master_count, node_count = view.counts()
     body: dict[str, Any] = {
         "uuid": c.uuid,
         "name": c.name,
         "cluster_template_id": c.cluster_template_id,
         "keypair": c.keypair,
-        "node_count": view.node_count,
-        "master_count": view.master_count,
+        "node_count": node_count,
+        "master_count": master_count,
         "docker_volume_size": c.docker_volume_size,
         "labels": dict(c.labels or {}),
         "master_flavor_id": c.master_flavor_id,

@@ -8,7 +8,18 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jeroboam.api.deps import PAGE_ARGUMENTS, base_url, check_query, collection, context_of, page_request, read_json
+from jeroboam.api.deps import (
+    JSON_OBJECT,
+    PAGE_ARGUMENTS,
+    base_url,
+    check_query,
+    collection,
+    context_of,
+    json_response,
+    page_request,
+    read_call,
+    read_json,
+)
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas.cluster_templates import CREATE_DEFAULTS, FIELDS, PATCHABLE, render
 from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, check_value, openapi_body, validate_body
@@ -50,27 +61,30 @@ def make_router(service_of: Any, path: str, key: str, tag: str) -> APIRouter:
         result: ClusterTemplateService = service_of(request)
         return result
 
-    def list_templates(request: Request, detail: bool) -> dict[str, Any]:
+    def list_templates(request: Request, detail: bool) -> Response:
         check_query(request, PAGE_ARGUMENTS)
         page = page_request(request, request.app.state.settings.api.max_limit)
         templates = service(request).list(context_of(request), page, detail=detail)
         base = base_url(request)
         items = [render(t, base, path) for t in templates]
         suffix = f"{path}/detail" if detail else path
-        return collection(key, items, page, base, suffix, templates[-1].uuid if templates else None)
+        return json_response(collection(key, items, page, base, suffix, templates[-1].uuid if templates else None))
 
-    @router.get(f"/v1/{path}", summary=f"List {tag}")
-    def list_all(request: Request) -> dict[str, Any]:
-        return list_templates(request, detail=False)
+    @router.get(f"/v1/{path}", summary=f"List {tag}", response_model=JSON_OBJECT)
+    async def list_all(request: Request) -> Response:
+        return await read_call(request, list_templates, request, False)
 
-    @router.get(f"/v1/{path}/detail", summary=f"List {tag} with details")
-    def list_detail(request: Request) -> dict[str, Any]:
-        return list_templates(request, detail=True)
+    @router.get(f"/v1/{path}/detail", summary=f"List {tag} with details", response_model=JSON_OBJECT)
+    async def list_detail(request: Request) -> Response:
+        return await read_call(request, list_templates, request, True)
 
-    @router.get(f"/v1/{path}/{{ident}}", summary=f"Show one of the {tag}")
-    def show(request: Request, ident: str) -> dict[str, Any]:
+    def show_template(request: Request, ident: str) -> Response:
         check_query(request)
-        return render(service(request).get(context_of(request), ident), base_url(request), path)
+        return json_response(render(service(request).get(context_of(request), ident), base_url(request), path))
+
+    @router.get(f"/v1/{path}/{{ident}}", summary=f"Show one of the {tag}", response_model=JSON_OBJECT)
+    async def show(request: Request, ident: str) -> Response:
+        return await read_call(request, show_template, request, ident)
 
     @router.post(f"/v1/{path}", status_code=201, openapi_extra=BODY, summary=f"Create one of the {tag}")
     async def create(request: Request) -> Response:

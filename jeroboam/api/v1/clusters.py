@@ -11,12 +11,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jeroboam.api.deps import (
+    JSON_OBJECT,
     PAGE_ARGUMENTS,
     base_url,
     check_query,
     collection,
     context_of,
+    json_response,
     page_request,
+    read_call,
     read_json,
     require_version,
     version_of,
@@ -141,31 +144,37 @@ def make_router(spelling: Spelling) -> APIRouter:
     tag = "bays (legacy)" if spelling.legacy else "clusters"
     router = APIRouter(tags=[tag])
 
-    def list_clusters(request: Request, detail: bool) -> dict[str, Any]:
+    def list_clusters(request: Request, detail: bool) -> Response:
         check_query(request, PAGE_ARGUMENTS)
         page = page_request(request, request.app.state.settings.api.max_limit)
         found = service(request).list(context_of(request), page, detail=detail)
         base, version = base_url(request), spelling.version(request)
         if detail:
-            items = [spelling.detail(view, request) for view in found]
+            items = [spelling.out(schema.render_detail(view, base, version, collection_path=path)) for view in found]
         else:
             items = [spelling.out(schema.render_summary(view, base, version, path)) for view in found]
         suffix = f"{path}/detail" if detail else path
-        return collection(spelling.key, items, page, base, suffix, found[-1].cluster.uuid if found else None)
+        return json_response(
+            collection(spelling.key, items, page, base, suffix, found[-1].cluster.uuid if found else None)
+        )
 
-    @router.get(f"/v1/{path}", summary=f"List {tag}")
-    def list_all(request: Request) -> dict[str, Any]:
-        return list_clusters(request, detail=False)
+    @router.get(f"/v1/{path}", summary=f"List {tag}", response_model=JSON_OBJECT)
+    async def list_all(request: Request) -> Response:
+        return await read_call(request, list_clusters, request, False)
 
-    @router.get(f"/v1/{path}/detail", summary=f"List {tag} with details")
-    def list_detail(request: Request) -> dict[str, Any]:
-        return list_clusters(request, detail=True)
+    @router.get(f"/v1/{path}/detail", summary=f"List {tag} with details", response_model=JSON_OBJECT)
+    async def list_detail(request: Request) -> Response:
+        return await read_call(request, list_clusters, request, True)
 
-    @router.get(f"/v1/{path}/{{ident}}", summary=f"Show one of the {tag}")
-    def show(request: Request, ident: str) -> dict[str, Any]:
-        """``faults`` appears when the cluster's status is a *_FAILED one."""
+    def show_cluster(request: Request, ident: str) -> Response:
         check_query(request)
-        return spelling.detail(service(request).get(context_of(request), ident), request, with_faults=True)
+        view = service(request).get(context_of(request), ident)
+        return json_response(spelling.detail(view, request, with_faults=True))
+
+    @router.get(f"/v1/{path}/{{ident}}", summary=f"Show one of the {tag}", response_model=JSON_OBJECT)
+    async def show(request: Request, ident: str) -> Response:
+        """``faults`` appears when the cluster's status is a *_FAILED one."""
+        return await read_call(request, show_cluster, request, ident)
 
     @router.post(
         f"/v1/{path}", status_code=202, openapi_extra=_body(spelling.fields), responses=UUID_RESPONSE,

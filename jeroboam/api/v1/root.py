@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 
-from jeroboam.api.deps import base_url
+from jeroboam.api.deps import JSON_OBJECT, base_url, json_response
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION
 
 router = APIRouter(tags=["versions"])
@@ -29,26 +29,28 @@ def _link(href: str, rel: str) -> dict[str, str]:
     return {"href": href, "rel": rel}
 
 
-@router.get("/", summary="API versions")
-def versions(request: Request) -> dict[str, Any]:
+@router.get("/", summary="API versions", response_model=JSON_OBJECT)
+async def versions(request: Request) -> Response:
     base = base_url(request)
-    return {
-        "name": "OpenStack Magnum API",
-        "description": "Magnum is an OpenStack project which aims to provide container cluster management.",
-        "versions": [
-            {
-                "id": "v1",
-                "links": [_link(f"{base}/v1/", "self")],
-                "status": "CURRENT",
-                "max_version": str(MAX_VERSION),
-                "min_version": str(MIN_VERSION),
-            }
-        ],
-    }
+    return json_response(
+        {
+            "name": "OpenStack Magnum API",
+            "description": "Magnum is an OpenStack project which aims to provide container cluster management.",
+            "versions": [
+                {
+                    "id": "v1",
+                    "links": [_link(f"{base}/v1/", "self")],
+                    "status": "CURRENT",
+                    "max_version": str(MAX_VERSION),
+                    "min_version": str(MIN_VERSION),
+                }
+            ],
+        }
+    )
 
 
-@router.get("/v1", summary="Version 1 document")
-def v1(request: Request) -> dict[str, Any]:
+@router.get("/v1", summary="Version 1 document", response_model=JSON_OBJECT)
+async def v1(request: Request) -> Response:
     base = base_url(request)
     body: dict[str, Any] = {
         "id": "v1",
@@ -68,9 +70,10 @@ def v1(request: Request) -> dict[str, Any]:
         _link(f"{base}/v1/clusters/{{cluster_id}}/nodegroups", "self"),
         _link(f"{base}/clusters/{{cluster_id}}/nodegroups", "bookmark"),
     ]
-    return body
+    return json_response(body)
 
 
+# In the thread pool: a database that hangs must not hold up the event loop.
 @router.get("/healthcheck", summary="Health check", response_class=PlainTextResponse)
 def healthcheck(request: Request) -> Response:
     try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import ClusterCertificate
@@ -16,6 +17,24 @@ def for_cluster(session: Session, cluster_id: str) -> dict[str, ClusterCertifica
     """The cluster's certificates by kind."""
     rows = session.scalars(select(ClusterCertificate).where(ClusterCertificate.cluster_id == cluster_id)).all()
     return {row.kind: row for row in rows}
+
+
+_T = ClusterCertificate.__table__
+_STORED = ("cluster_id", "kind", "certificate", "encrypted_private_key", "key_id", "fingerprint", "not_after")
+_OF_CLUSTERS = select(*(_T.c[name] for name in (*_STORED, "operation_id"))).where(
+    _T.c.cluster_id.in_(bindparam("clusters", expanding=True)), _T.c.kind.in_(bindparam("kinds", expanding=True))
+)
+
+
+def rows_for_clusters(session: Session, cluster_ids: Sequence[str], kinds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The certificates of ``kinds`` of many clusters in one query, as plain rows: by cluster, then
+    by kind."""
+    found: dict[str, dict[str, Any]] = {uuid: {} for uuid in cluster_ids}
+    if cluster_ids:
+        rows = session.connection().execute(_OF_CLUSTERS, {"clusters": list(cluster_ids), "kinds": list(kinds)})
+        for row in rows.all():
+            found[row.cluster_id][row.kind] = row
+    return found
 
 
 def get(session: Session, cluster_id: str, kind: str) -> ClusterCertificate | None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
-from jeroboam.db.models import Cluster, ClusterTemplate
-from jeroboam.db.repositories.base import PageRequest, find_one, paginate
+from jeroboam.db.models import Cluster, ClusterTemplate, Quota
+from jeroboam.db.repositories.base import PageRequest, PageStatements, find_one, paginate
 from jeroboam.db.session import hold_named_lock
 from jeroboam.errors import ConflictError, NotFoundError
 
@@ -30,6 +31,59 @@ def visible(context: RequestContext, *, all_projects: bool) -> Select[Cluster]:
     if context.project_id is None:
         return stmt.where(Cluster.user_id == context.user_id)
     return stmt.where(Cluster.project_id == context.project_id)
+
+
+# What lists and reads render, as plain rows: no ORM objects, and no JSON column decoded that the
+# answer does not show (the engine's bookkeeping: leases, schedule, conditions, generations).
+_T = Cluster.__table__
+SUMMARY_COLUMNS: tuple[Any, ...] = tuple(
+    _T.c[name]
+    for name in (
+        "id", "uuid", "name", "project_id", "user_id", "cluster_template_id", "keypair", "docker_volume_size",
+        "labels", "master_flavor_id", "flavor_id", "stack_id", "create_timeout", "status", "health_status",
+    )
+)  # fmt: skip
+DETAIL_COLUMNS: tuple[Any, ...] = SUMMARY_COLUMNS + tuple(
+    _T.c[name]
+    for name in (
+        "status_reason", "health_status_reason", "discovery_url", "api_address", "coe_version",
+        "container_version", "node_addresses", "master_addresses", "fixed_network", "fixed_subnet",
+        "floating_ip_enabled", "master_lb_enabled", "created_at", "updated_at",
+    )
+)  # fmt: skip
+_PAGES = PageStatements(
+    _T,
+    Cluster,
+    {
+        "project": lambda t: t.c.project_id == bindparam("scope"),
+        "user": lambda t: t.c.user_id == bindparam("scope"),
+    },
+)
+
+
+def _scope(context: RequestContext, all_projects: bool) -> tuple[str | None, str | None]:
+    """As ``visible``: every project, the caller's project, or (no project) the caller's own."""
+    if all_projects:
+        return None, None
+    if context.project_id is None:
+        return "user", context.user_id
+    return "project", context.project_id
+
+
+def list_rows(
+    session: Session, context: RequestContext, page: PageRequest, *, all_projects: bool, detail: bool
+) -> Sequence[Row[Any]]:
+    """A page of the clusters the caller sees (as ``list_visible``), as rows of SUMMARY_COLUMNS or
+    DETAIL_COLUMNS."""
+    scope, owner = _scope(context, all_projects)
+    columns = DETAIL_COLUMNS if detail else SUMMARY_COLUMNS
+    return _PAGES.page(session, columns, scope, owner, page, resource=RESOURCE)
+
+
+def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Row[Any]:
+    """One visible cluster by uuid or exact name (as ``get_visible``), as a row of DETAIL_COLUMNS."""
+    scope, owner = _scope(context, all_projects)
+    return _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
 
 
 def list_visible(
@@ -57,8 +111,17 @@ def lock(session: Session, uuid: str) -> Cluster:
     return cluster
 
 
+_EXISTS = select(_T.c.id).where(_T.c.uuid == bindparam("uuid"))
+_COUNT_IN_PROJECT = select(func.count(_T.c.id)).where(_T.c.project_id == bindparam("project"))
+_TEMPLATE_EXISTS = select(ClusterTemplate.__table__.c.id).where(ClusterTemplate.__table__.c.uuid == bindparam("uuid"))
+
+
 def exists(session: Session, uuid: str) -> bool:
-    return session.scalar(select(Cluster.id).where(Cluster.uuid == uuid)) is not None
+    return session.connection().execute(_EXISTS, {"uuid": uuid}).first() is not None
+
+
+def template_exists(session: Session, uuid: str) -> bool:
+    return session.connection().execute(_TEMPLATE_EXISTS, {"uuid": uuid}).first() is not None
 
 
 def add(session: Session, cluster: Cluster) -> Cluster:
@@ -76,9 +139,25 @@ def lock_project(session: Session, project_id: str) -> None:
     hold_named_lock(session, f"clusters-of-project:{project_id}")
 
 
+_Q = Quota.__table__
+_COUNT_AND_LIMIT = select(
+    select(func.count(_T.c.id)).where(_T.c.project_id == bindparam("project")).scalar_subquery(),
+    select(_Q.c.hard_limit)
+    .where(_Q.c.project_id == bindparam("project"), _Q.c.resource == "Cluster")
+    .scalar_subquery(),
+)
+
+
+def count_and_limit(session: Session, project_id: str) -> tuple[int, int | None]:
+    """The clusters a project owns, and its explicit cluster quota (None: the default), in one
+    statement."""
+    count, limit = session.connection().execute(_COUNT_AND_LIMIT, {"project": project_id}).one()
+    return int(count or 0), None if limit is None else int(limit)
+
+
 def count_in_project(session: Session, project_id: str) -> int:
     """Clusters a project owns, whatever their status (what the cluster quota counts)."""
-    return int(session.scalar(select(func.count(Cluster.id)).where(Cluster.project_id == project_id)) or 0)
+    return int(session.connection().execute(_COUNT_IN_PROJECT, {"project": project_id}).scalar() or 0)
 
 
 def template(session: Session, uuid: str) -> ClusterTemplate | None:
@@ -86,12 +165,16 @@ def template(session: Session, uuid: str) -> ClusterTemplate | None:
     return session.scalars(select(ClusterTemplate).where(ClusterTemplate.uuid == uuid)).first()
 
 
+_TEMPLATE_LABELS = (
+    select(ClusterTemplate.__table__.c.uuid, ClusterTemplate.__table__.c.labels)
+    .where(ClusterTemplate.__table__.c.uuid.in_(bindparam("uuids", expanding=True)))
+)  # fmt: skip
+
+
 def template_labels(session: Session, uuids: Iterable[str]) -> dict[str, dict[str, str]]:
     """Labels of the templates ``uuids``, by template uuid, in one query."""
     wanted = sorted(set(uuids))
     if not wanted:
         return {}
-    rows = session.execute(
-        select(ClusterTemplate.uuid, ClusterTemplate.labels).where(ClusterTemplate.uuid.in_(wanted))
-    ).all()
+    rows = session.connection().execute(_TEMPLATE_LABELS, {"uuids": wanted}).all()
     return {uuid: dict(labels or {}) for uuid, labels in rows}

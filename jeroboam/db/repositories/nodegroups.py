@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,6 +79,38 @@ def for_clusters(session: Session, cluster_uuids: Iterable[str]) -> dict[str, li
     rows = session.scalars(select(NodeGroup).where(NodeGroup.cluster_id.in_(wanted)).order_by(NodeGroup.id))
     for nodegroup in rows:
         grouped[nodegroup.cluster_id].append(nodegroup)
+    return grouped
+
+
+_T = NodeGroup.__table__
+SIZE_COLUMNS = (_T.c.cluster_id, _T.c.role, _T.c.node_count)
+SHOWN_COLUMNS = (
+    *SIZE_COLUMNS,
+    _T.c.uuid,
+    _T.c.name,
+    _T.c.node_addresses,
+    _T.c.is_default,
+    _T.c.status,
+    _T.c.status_reason,
+)
+_OF_CLUSTERS = {
+    sizes_only: select(*(SIZE_COLUMNS if sizes_only else SHOWN_COLUMNS))
+    .where(_T.c.cluster_id.in_(bindparam("clusters", expanding=True)))
+    .order_by(_T.c.id)
+    for sizes_only in (True, False)
+}
+
+
+def rows_for_clusters(session: Session, cluster_uuids: Iterable[str], *, sizes_only: bool) -> dict[str, list[Any]]:
+    """What a cluster's representation needs of its nodegroups, for many clusters in one query, as
+    plain rows by cluster uuid, oldest first: their roles and sizes, and with ``sizes_only=False``
+    also names, addresses and statuses."""
+    wanted = sorted(set(cluster_uuids))
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    if not wanted:
+        return grouped
+    for row in session.connection().execute(_OF_CLUSTERS[sizes_only], {"clusters": wanted}).all():
+        grouped[row.cluster_id].append(row)
     return grouped
 
 

@@ -14,8 +14,8 @@ OPEN = ("pending", "running")
 
 
 def add(session: Session, operation: Operation) -> Operation:
+    """Added to the session; inserted at its next flush (or commit), with the other new rows."""
     session.add(operation)
-    session.flush()
     return operation
 
 

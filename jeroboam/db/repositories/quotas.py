@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,7 +95,12 @@ def delete(session: Session, quota: Quota) -> None:
     session.flush()
 
 
+_HARD_LIMIT = select(Quota.__table__.c.hard_limit).where(
+    Quota.__table__.c.project_id == bindparam("project"), Quota.__table__.c.resource == bindparam("resource")
+)
+
+
 def hard_limit(session: Session, project_id: str, resource: str) -> int | None:
     """The project's explicit limit for ``resource``, or None when it has no quota row."""
-    value = session.scalar(select(Quota.hard_limit).where(Quota.project_id == project_id, Quota.resource == resource))
+    value = session.connection().execute(_HARD_LIMIT, {"project": project_id, "resource": resource}).scalar()
     return None if value is None else int(value)

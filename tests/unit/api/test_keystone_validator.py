@@ -327,6 +327,23 @@ class TestCache:
             validator.validate(keystone.issue_user_token())
 
 
+    def test_validate_cached_answers_only_from_the_cache(
+        self, keystone: FakeKeystone, validator: KeystoneTokenValidator, clock: FakeClock
+    ) -> None:
+        token = keystone.issue_user_token(ttl=60)
+        assert validator.validate_cached(token) is None  # never validated: only Keystone can tell
+        assert keystone.validate_requests == 0
+
+        info = validator.validate(token)
+        assert validator.validate_cached(token) == info
+        assert validator.validate_cached("has space") is None
+        assert keystone.validate_requests == 1
+
+        clock.advance(61)
+        assert validator.validate_cached(token) is None  # expired: dropped, Keystone is asked again
+        assert keystone.validate_requests == 1
+
+
 class TestServiceToken:
     def test_rejected_service_token_is_replaced_and_the_question_asked_again(
         self, keystone: FakeKeystone, validator: KeystoneTokenValidator

@@ -1,0 +1,255 @@
+"""The conductor's periodic work on every backend: its cost follows what changed, not the number
+of clusters (counted in SQL statements, never in time), and the batched health checks keep the
+engine's guarantees — fenced writes, requests accepted meanwhile due at once, autoheal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+
+from jeroboam.conductor.worker import Conductor
+from jeroboam.context import RequestContext
+from jeroboam.db import migrate
+from jeroboam.db.models import Cluster, Operation
+from jeroboam.db.repositories import engine as engine_repo
+from jeroboam.drivers.sim import SimDriver
+from jeroboam.rpc.notifications import NullNotifier
+from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
+from jeroboam.services.container import Services
+from tests.conftest import make_settings
+from tests.support.databases import BackendUnavailableError, fresh_database
+
+INTERVAL = 60
+MEMBER = RequestContext(project_id="periodic", user_id="tester", roles=frozenset({"member", "reader"}))
+TEMPLATE = {
+    "name": "sim",
+    "coe": "kubernetes",
+    "image_id": "fedora-coreos",
+    "external_network_id": "public",
+    "flavor_id": "m1.small",
+    "master_flavor_id": "m1.small",
+    "driver": "sim",
+    "labels": {},
+}
+
+
+class Statements:
+    """SQL statements an engine sends (transaction control and pragmas aside: they differ by backend)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            with self._lock:
+                self.count += 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class Periodic:
+    """Services and a conductor that is not started: the test drives its passes."""
+
+    def __init__(self, services: Services, conductor: Conductor, clock: Clock, statements: Statements) -> None:
+        self.services = services
+        self.conductor = conductor
+        self.clock = clock
+        self.statements = statements
+        sim = services.drivers.get("sim")
+        assert isinstance(sim, SimDriver)
+        self.sim = sim
+        self.template = services.cluster_templates.create(MEMBER, dict(TEMPLATE)).uuid
+
+    def run_until_idle(self) -> int:
+        handled = 0
+        while done := self.conductor.cycle():
+            self.conductor.wait_idle()
+            handled += done
+        self.conductor.wait_idle()
+        return handled
+
+    def create(self, count: int, **values: Any) -> list[str]:
+        made = [
+            self.services.clusters.create(
+                MEMBER, {"cluster_template_id": self.template, "node_count": 1, **values},
+                template_missing_is_invalid=False,
+            ).uuid
+            for _ in range(count)
+        ]  # fmt: skip
+        self.run_until_idle()
+        return made
+
+    def health_pass(self) -> tuple[int, int]:
+        """Move the clock past the polling interval and run until idle: (clusters, statements)."""
+        self.clock.offset += timedelta(seconds=INTERVAL + 1)
+        before = self.statements.count
+        handled = self.run_until_idle()
+        return handled, self.statements.count - before
+
+    def check_batch(self, claims: list[engine_repo.Claim]) -> None:
+        conductor = self.conductor
+        conductor.reconciler.check_health_batch(claims, conductor.owner, conductor._health_pool, budget=10)
+
+    def row(self, uuid: str) -> Cluster:
+        with self.services.db.transaction() as session:
+            return session.scalars(select(Cluster).where(Cluster.uuid == uuid)).one()
+
+    def kill_a_worker(self, uuid: str) -> str:
+        state = self.sim.read_state(uuid)
+        assert state is not None
+        node = next(n.name for name, g in state.groups.items() if "worker" in name for n in g.nodes)
+        self.sim.kill_node(uuid, node)
+        return node
+
+
+@pytest.fixture
+def periodic(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Periodic]:
+    workdir = tmp_path_factory.mktemp(f"periodic-{backend}")
+    database = fresh_database(backend, workdir)
+    try:
+        url = database.__enter__()
+    except BackendUnavailableError as exc:
+        pytest.skip(f"{backend} backend skipped: {exc}")
+    try:
+        settings = make_settings(
+            workdir,
+            url,
+            conductor={"lease_seconds": 30, "health_polling_interval": INTERVAL, "workers": 1},
+            sim={"state_dir": workdir / "sim", "latency_seconds": 0.0},
+            x509={"key_algorithm": "ec"},
+            quotas={"max_clusters_per_project": 1000},
+        )
+        services = Services.build(settings, waker=NullWaker())
+        migrate.upgrade(services.db.engine)
+        clock = Clock()
+        conductor = Conductor(
+            services.db, services.drivers, settings, notifier=NullNotifier(), wakeups=InProcessWaker(),
+            host="periodic", keyring=services.keyring, clock=clock,
+        )  # fmt: skip
+        try:
+            yield Periodic(services, conductor, clock, Statements(services.db.engine))
+        finally:
+            conductor.stop(timeout=5)
+            services.db.dispose()
+    finally:
+        database.__exit__(None, None, None)
+
+
+def test_a_pass_with_nothing_due_reads_two_indexes_whatever_the_clusters(periodic: Periodic) -> None:
+    periodic.create(3)
+    periodic.health_pass()
+    periodic.conductor.cycle()  # the first pass also runs the repair sweep
+    before = periodic.statements.count
+    assert periodic.conductor.cycle() == 0
+    assert periodic.statements.count - before == 2  # due in-progress work; settled clusters due for health
+
+
+def test_health_pass_statements_do_not_grow_with_unchanged_clusters(periodic: Periodic) -> None:
+    periodic.create(3)
+    periodic.health_pass()  # settles whatever the first observations changed
+    handled, few = periodic.health_pass()
+    assert handled == 3
+    periodic.create(27)
+    periodic.health_pass()
+    handled, many = periodic.health_pass()
+    assert handled == 30
+    assert many == few
+
+
+def test_a_health_change_is_written_and_the_others_only_rescheduled(periodic: Periodic) -> None:
+    sick, *well = periodic.create(3)
+    periodic.health_pass()
+    node = periodic.kill_a_worker(sick)
+    periodic.health_pass()
+    row = periodic.row(sick)
+    assert row.health_status == "UNHEALTHY"
+    assert row.health_status_reason[f"{node}.Ready"] == "False"
+    for uuid in well:
+        assert periodic.row(uuid).health_status == "HEALTHY"
+    for uuid in (sick, *well):
+        row = periodic.row(uuid)
+        assert row.lease_owner is None
+        assert row.lease_expires_at is None
+        assert row.next_check_at is not None
+        assert row.next_check_at > periodic.clock() + timedelta(seconds=INTERVAL - 5)
+
+
+def test_a_health_batch_whose_claims_were_taken_over_writes_nothing(periodic: Periodic) -> None:
+    uuids = periodic.create(2)
+    periodic.health_pass()
+    periodic.kill_a_worker(uuids[0])
+    periodic.clock.offset += timedelta(seconds=INTERVAL + 1)
+    now = periodic.clock()
+    with periodic.services.db.transaction() as session:
+        claims = engine_repo.claim_settled(
+            session, periodic.conductor.owner, now, now + timedelta(seconds=30), 10, skip_locked=False
+        )
+    assert {c.cluster_id for c in claims} == set(uuids)
+    with periodic.services.db.transaction() as session:  # another conductor takes both over
+        session.execute(
+            update(Cluster)
+            .where(Cluster.uuid.in_(uuids))
+            .values(lease_owner="other", lease_token=Cluster.lease_token + 1)
+        )
+    before = {uuid: periodic.row(uuid) for uuid in uuids}
+    periodic.conductor.reconciler.check_health_batch(
+        claims, periodic.conductor.owner, periodic.conductor._health_pool, 10
+    )
+    for uuid in uuids:
+        row = periodic.row(uuid)
+        assert row.lease_owner == "other"
+        assert row.health_status == before[uuid].health_status == "HEALTHY"
+        assert row.next_check_at == before[uuid].next_check_at
+
+
+def test_a_request_accepted_during_a_health_batch_is_due_at_once(periodic: Periodic) -> None:
+    (uuid,) = periodic.create(1)
+    periodic.clock.offset += timedelta(seconds=INTERVAL + 1)
+    now = periodic.clock()
+    with periodic.services.db.transaction() as session:
+        claims = engine_repo.claim_settled(
+            session, periodic.conductor.owner, now, now + timedelta(seconds=30), 10, skip_locked=False
+        )
+    periodic.services.clusters.resize(MEMBER, uuid, 2)  # accepted while the batch holds the lease
+    periodic.conductor.reconciler.check_health_batch(
+        claims, periodic.conductor.owner, periodic.conductor._health_pool, 10
+    )
+    row = periodic.row(uuid)
+    assert row.status == "UPDATE_IN_PROGRESS"
+    assert row.lease_owner is None
+    assert row.next_check_at is not None
+    assert row.next_check_at <= periodic.clock()
+    periodic.run_until_idle()
+    assert periodic.row(uuid).status == "UPDATE_COMPLETE"
+
+
+def test_autoheal_starts_from_a_health_pass_and_replaces_the_node(periodic: Periodic) -> None:
+    (uuid,) = periodic.create(1, labels={"auto_healing_enabled": "true"})
+    periodic.health_pass()
+    node = periodic.kill_a_worker(uuid)
+    periodic.clock.offset += timedelta(seconds=INTERVAL + 1)
+    periodic.conductor.check_health()
+    assert periodic.row(uuid).status == "UPDATE_IN_PROGRESS"
+    with periodic.services.db.transaction() as session:
+        latest = session.scalars(
+            select(Operation).where(Operation.cluster_id == uuid).order_by(Operation.id.desc())
+        ).first()
+        assert latest is not None
+        assert latest.request == {"autoheal": True, "nodes": [node]}
+    periodic.run_until_idle()
+    assert periodic.row(uuid).status == "UPDATE_COMPLETE"
+    periodic.health_pass()
+    assert periodic.row(uuid).health_status == "HEALTHY"
