@@ -281,9 +281,11 @@ def ensure_keystone_venv(venv: Path | None = None, *, timeout: float = INSTALL_T
     venv = (venv or keystone_venv_path()).absolute()
     if _venv_is_healthy(venv):
         return venv
-    uv = shutil.which("uv")
+    # scripts/bootstrap installs uv into the project's venv, which is not on PATH under scripts/test.
+    beside = Path(sys.executable).parent / "uv"
+    uv = str(beside) if beside.exists() else shutil.which("uv")
     if uv is None:
-        raise KeystoneHarnessError("'uv' is not on PATH; it is needed to build the Keystone virtualenv")
+        raise KeystoneHarnessError(f"'uv' is neither beside {sys.executable} nor on PATH; it builds the Keystone venv")
     with _file_lock(venv.with_name(venv.name + ".lock"), timeout):
         if _venv_is_healthy(venv):  # built by whoever held the lock
             return venv
