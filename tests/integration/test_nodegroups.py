@@ -180,16 +180,21 @@ def test_create_with_own_labels_and_options(alpha: Api, cluster: str) -> None:
         cluster,
         labels={"x": "z", "new": 1},
         merge_labels=True,
-        docker_volume_size=5,
         flavor_id="m1.tiny",
         min_node_count=1,
         max_node_count=3,
     )
     assert body["labels"] == {"a": "2", "x": "z", "min_node_count": "1", "new": "1"}
     assert (body["labels_overridden"], body["labels_added"]) == ({"x": "y"}, {"new": "1"})
-    assert (body["docker_volume_size"], body["flavor_id"]) == (5, "m1.tiny")
+    assert body["flavor_id"] == "m1.tiny"
     assert (body["min_node_count"], body["max_node_count"]) == (1, 3)
-    assert list(body) == [*ACCEPTED_KEYS[:4], "docker_volume_size", *ACCEPTED_KEYS[4:]]
+    assert list(body) == ACCEPTED_KEYS
+
+
+def test_docker_volume_size_is_refused_by_the_docker_driver_with_unsized_storage(alpha: Api, cluster: str) -> None:
+    response = alpha.post(url(cluster, "/"), json={"name": "ng1", "docker_volume_size": 5})
+    assert response.status_code == 400
+    assert "docker_volume_size is not supported by the docker driver" in detail(response)
 
 
 def test_create_needs_the_cluster_api_address(alpha: Api, server: RunningServer) -> None:
