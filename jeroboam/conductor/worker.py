@@ -112,6 +112,7 @@ class Conductor:
         self._active: dict[str, Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._slot_freed = threading.Event()  # set by a reconcile thread as it ends
         self._threads: list[threading.Thread] = []
         self._skip_locked = db.backend in ("postgresql", "mysql", "mariadb")
         self._last_repair = float("-inf")
@@ -149,8 +150,15 @@ class Conductor:
                 log.warning("conductor: database unavailable: %s", exc.message)
             except Exception:  # the loop must survive anything
                 log.exception("conductor loop error")
-            if claimed and self._free_slots() > 0:
+            self._slot_freed.clear()
+            free = self._free_slots()
+            if claimed and free > 0:
                 continue  # there may be more due work right now
+            if free <= 0:
+                # Every slot is busy: look again as soon as one frees (a wake-up that arrives
+                # meanwhile stays pending in the wake source), not a whole poll interval later.
+                self._slot_freed.wait(self.settings.conductor.poll_interval)
+                continue
             self.wakeups.wait(self.settings.conductor.poll_interval)
 
     def cycle(self) -> int:
@@ -215,6 +223,12 @@ class Conductor:
             log.warning("cluster %s: database unavailable: %s", claim.cluster_id, exc.message)
         except Exception:
             log.exception("cluster %s: reconcile crashed; the lease will lapse and it is retried", claim.cluster_id)
+        finally:
+            with self._lock:
+                active = self._active.get(claim.cluster_id)
+                if active is not None and active.claim is claim:  # not a newer claim of the cluster
+                    del self._active[claim.cluster_id]
+            self._slot_freed.set()
 
     def _repair(self) -> None:
         with self.db.transaction() as session:

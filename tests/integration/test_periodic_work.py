@@ -5,6 +5,7 @@ engine's guarantees — fenced writes, requests accepted meanwhile due at once, 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,3 +254,30 @@ def test_autoheal_starts_from_a_health_pass_and_replaces_the_node(periodic: Peri
     assert periodic.row(uuid).status == "UPDATE_COMPLETE"
     periodic.health_pass()
     assert periodic.row(uuid).health_status == "HEALTHY"
+
+
+def test_a_backlog_larger_than_the_workers_does_not_wait_for_the_poll_interval(periodic: Periodic) -> None:
+    """With one worker, no wake-ups and an hour between polls, three clusters accepted at once are
+    all built: the loop looks again as soon as a reconcile frees its slot."""
+    made = [
+        periodic.services.clusters.create(
+            MEMBER, {"cluster_template_id": periodic.template, "node_count": 1}, template_missing_is_invalid=False
+        ).uuid
+        for _ in range(3)
+    ]
+    settings = periodic.services.settings.model_copy(deep=True)
+    settings.conductor.poll_interval = 3600
+    settings.conductor.workers = 1
+    services = periodic.services
+    conductor = Conductor(
+        services.db, services.drivers, settings, notifier=NullNotifier(), wakeups=InProcessWaker(), host="backlog",
+        keyring=services.keyring,
+    )  # fmt: skip
+    conductor.start()
+    try:
+        deadline = time.monotonic() + 60  # a guard against hanging; an hour-long poll would trip it
+        while any(periodic.row(uuid).status != "CREATE_COMPLETE" for uuid in made):
+            assert time.monotonic() < deadline, [periodic.row(uuid).status for uuid in made]
+            time.sleep(0.05)
+    finally:
+        conductor.stop(timeout=5)
