@@ -26,6 +26,7 @@ from jeroboam.db.session import Database
 from jeroboam.domain import conditions as cond
 from jeroboam.domain import states
 from jeroboam.domain.specs import (
+    MASTER,
     ClusterObservation,
     ClusterSpec,
     NodeGroupObservation,
@@ -105,7 +106,7 @@ def build_spec(
             removals[operation.nodegroup_id or ""] = tuple(str(n) for n in request["nodes_to_remove"])
         if operation.action == Action.UPGRADE and request.get("max_batch_size"):
             batch = int(request["max_batch_size"])
-    default_worker = next((ng.uuid for ng in nodegroups if ng.is_default and ng.role != "master"), "")
+    default_worker = next((ng.uuid for ng in nodegroups if ng.is_default and ng.role != MASTER), "")
     specs = []
     for ng in nodegroups:
         if ng.status == Status.DELETE_IN_PROGRESS:
@@ -120,7 +121,7 @@ def build_spec(
                 role=ng.role,
                 node_count=ng.node_count,
                 image=ng.image_id or template.image_id,
-                flavor=ng.flavor_id or (template.master_flavor_id if ng.role == "master" else template.flavor_id),
+                flavor=ng.flavor_id or (template.master_flavor_id if ng.role == MASTER else template.flavor_id),
                 labels=dict(ng.labels or {}),
                 node_labels=dict(ng.node_labels or {}),
                 node_taints=_taints(list(ng.node_taints or [])),
@@ -412,7 +413,7 @@ class Reconciler:
                 seen: NodeGroupObservation | None = observed["nodegroups"].get(ng.uuid)
                 if seen is not None:
                     ng.node_addresses = seen.addresses
-                    (masters if ng.role == "master" else workers).extend(seen.addresses)
+                    (masters if ng.role == MASTER else workers).extend(seen.addresses)
             cluster.master_addresses, cluster.node_addresses = masters, workers
             conditions = list(cluster.conditions or [])
             for _, condition in cond.PHASES:

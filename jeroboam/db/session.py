@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
@@ -35,15 +36,18 @@ READ_ONLY = "jeroboam_read_only"
 
 
 def _sqlite_begin(connection: Any) -> None:
+    # Sent on the driver's connection: SQLAlchemy's statement machinery costs more than the BEGIN.
+    driver = connection.connection.driver_connection
     # A read-only unit of work takes a plain deferred BEGIN: in WAL mode it reads a snapshot
     # and never waits for, nor blocks, a writer.
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-        return
     # Writers take the write lock at the start: a deferred transaction that reads, then writes
     # after another writer committed, fails with SQLITE_BUSY_SNAPSHOT instead of waiting.
     # Readers in WAL mode are not blocked by this.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    statement = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    try:
+        driver.execute(statement)
+    except sqlite3.OperationalError as exc:  # "database is locked": what SQLAlchemy would raise
+        raise OperationalError(statement, None, exc) from exc
 
 
 # Names of the MySQL/MariaDB named locks a pooled connection holds (in its ``info``).
@@ -87,9 +91,10 @@ _EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list, "null": lam
 
 
 def json_loads(text: str) -> Any:
-    """JSON columns as stored; the empty values most of them hold are answered without parsing."""
+    """JSON columns as stored, parsed by orjson; the empty values most of them hold are answered
+    without parsing."""
     empty = _EMPTY_JSON.get(text)
-    return empty() if empty is not None else json.loads(text)
+    return empty() if empty is not None else orjson.loads(text)
 
 
 # A pooled connection idle for longer than this is pinged before use (a database restart or a

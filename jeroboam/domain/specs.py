@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 KNOWN_COES = ("kubernetes", "swarm", "swarm-mode", "mesos")
 COE_ALIASES = {"swarm": "swarm-mode"}
 
+# Nodegroup roles: the control plane, and the role of a default worker nodegroup (a user-made
+# nodegroup may carry any other role; every role but MASTER is a worker role).
+MASTER = "master"
+WORKER = "worker"
+
 
 def canonical_coe(coe: str) -> str:
     return COE_ALIASES.get(coe, coe)
@@ -66,7 +71,7 @@ class NodeGroupSpec:
 
     uuid: str
     name: str
-    role: str  # "master" or a worker role
+    role: str  # MASTER or a worker role
     node_count: int
     image: str
     flavor: str | None
@@ -80,7 +85,7 @@ class NodeGroupSpec:
 
     @property
     def is_master(self) -> bool:
-        return self.role == "master"
+        return self.role == MASTER
 
 
 @dataclass(frozen=True)

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import total_ordering
 
 
-@total_ordering
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Version:
-    major: int
+    major: int  # field order is the ordering: (major, minor)
     minor: int
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return (self.major, self.minor) < (other.major, other.minor)
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}"

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
-from jeroboam.domain.specs import TemplateResources, canonical_coe
+from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
 from jeroboam.drivers.base import Driver
@@ -47,8 +47,6 @@ from jeroboam.services.quotas import QuotaService
 
 log = logging.getLogger(__name__)
 
-MASTER = "master"
-WORKER = "worker"
 DEFAULT_MASTER = "default-master"
 DEFAULT_WORKER = "default-worker"
 # What a cluster PATCH may change (everything else is refused with 400).
@@ -105,7 +103,7 @@ def quota_message(limit: int) -> str:
 class ClusterFields(Protocol):
     """What a cluster's representation reads: an ORM ``Cluster``, or a plain row of the columns a
     read selected. A summary row has only ``repositories.clusters.SUMMARY_COLUMNS`` (the first
-    fifteen here), which is all a summary shows."""
+    fifteen here, and ``ClusterSizes``), which is all a summary shows."""
 
     @property
     def uuid(self) -> str: ...
@@ -165,6 +163,15 @@ class ClusterFields(Protocol):
     def updated_at(self) -> datetime | None: ...
 
 
+class ClusterSizes(Protocol):
+    """The sizes a summary row carries (summed over the cluster's nodegroups by its query)."""
+
+    @property
+    def master_count(self) -> int: ...
+    @property
+    def node_count(self) -> int: ...
+
+
 class NodeGroupFields(Protocol):
     """What a cluster's representation reads of a nodegroup (ORM object or plain row)."""
 
@@ -188,12 +195,13 @@ class NodeGroupFields(Protocol):
 class ClusterView:
     """A cluster with what its representation derives from: nodegroups and template labels.
 
-    Reads hold plain rows (only the columns they show); a list without details holds only each
-    nodegroup's role and size, which is all a summary shows."""
+    Reads hold plain rows (only the columns they show); a list without details holds no
+    nodegroups, only ``sizes``: (master_count, node_count), which is all a summary shows."""
 
     cluster: ClusterFields
     nodegroups: Sequence[NodeGroupFields]
     template_labels: Mapping[str, str] = field(default_factory=dict)
+    sizes: tuple[int, int] | None = None
 
     @property
     def workers(self) -> list[NodeGroupFields]:
@@ -204,7 +212,9 @@ class ClusterView:
         return [ng for ng in self.nodegroups if ng.role == MASTER]
 
     def counts(self) -> tuple[int, int]:
-        """(master_count, node_count) in one pass over the nodegroups."""
+        """(master_count, node_count): ``sizes``, or one pass over the nodegroups."""
+        if self.sizes is not None:
+            return self.sizes
         masters = workers = 0
         for ng in self.nodegroups:
             if ng.role == MASTER:
@@ -699,8 +709,12 @@ def mark(nodegroup: NodeGroup, status: str | None) -> None:
 
 
 def read_views(session: Session, rows: Sequence[ClusterFields], *, detail: bool) -> list[ClusterView]:
-    """Views of cluster rows with one or two more queries, whatever their number: the nodegroups'
-    sizes (a summary), or what a detailed representation shows of them and the templates' labels."""
-    grouped = nodegroups_repo.rows_for_clusters(session, (c.uuid for c in rows), sizes_only=not detail)
-    labels = repo.template_labels(session, (c.cluster_template_id for c in rows)) if detail else {}
+    """Views of cluster rows. A summary's rows carry their sizes (``repo.SUMMARY_COLUMNS``); a
+    detailed view takes two more queries, whatever the number of rows: what it shows of the
+    nodegroups, and the templates' labels."""
+    if not detail:
+        sized = cast(Sequence[ClusterSizes], rows)
+        return [ClusterView(c, (), sizes=(s.master_count, s.node_count)) for c, s in zip(rows, sized, strict=True)]
+    grouped = nodegroups_repo.rows_for_clusters(session, (c.uuid for c in rows))
+    labels = repo.template_labels(session, (c.cluster_template_id for c in rows))
     return [ClusterView(c, grouped.get(c.uuid, ()), labels.get(c.cluster_template_id, {})) for c in rows]

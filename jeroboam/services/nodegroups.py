@@ -17,13 +17,13 @@ from jeroboam.db.repositories import nodegroups as repo
 from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import new_uuid
-from jeroboam.domain.specs import TemplateResources, canonical_coe
+from jeroboam.domain.specs import MASTER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
-from jeroboam.services.clusters import MASTER, Announcer, ClusterService, check_not_deleting, cluster_labels, mark
+from jeroboam.services.clusters import Announcer, ClusterService, check_not_deleting, cluster_labels, mark
 from jeroboam.services.operations import accept
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate
-from jeroboam.db.repositories.base import PageRequest, PageStatements, find_one, paginate
+from jeroboam.db.repositories.base import PageRequest, PageStatements, Record, find_one, paginate
 from jeroboam.errors import ConflictError
 
 RESOURCE = "ClusterTemplate"
@@ -33,7 +33,7 @@ def visible(context: RequestContext, *, all_projects: bool) -> Select[ClusterTem
 
 # A template as reads return it: the ORM object, or a plain row of every column (the same attribute
 # names). Rows cost a third of ORM objects to load; writes load ORM objects.
-TemplateRecord: TypeAlias = ClusterTemplate | Row[Any]
+TemplateRecord: TypeAlias = ClusterTemplate | Row[Any] | Record
 _T = cast(Table, ClusterTemplate.__table__)
 _PAGES = PageStatements(
     _T,
@@ -42,15 +42,13 @@ _PAGES = PageStatements(
 )
 
 
-def list_rows(
-    session: Session, context: RequestContext, page: PageRequest, *, all_projects: bool
-) -> Sequence[Row[Any]]:
+def list_rows(session: Session, context: RequestContext, page: PageRequest, *, all_projects: bool) -> Sequence[Record]:
     """``list_visible`` as plain rows of every column."""
     scope = None if all_projects else "visible"
     return _PAGES.page(session, tuple(_T.c), scope, context.project_id, page, resource=RESOURCE)
 
 
-def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Row[Any]:
+def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Record:
     """``get_visible`` as a plain row of every column."""
     scope = None if all_projects else "visible"
     return _PAGES.one(session, tuple(_T.c), scope, context.project_id, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, bindparam, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
-from jeroboam.db.models import Cluster, ClusterTemplate, Quota
-from jeroboam.db.repositories.base import PageRequest, PageStatements, find_one, paginate
+from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Quota
+from jeroboam.db.repositories.base import PageRequest, PageStatements, Record, find_one, paginate
 from jeroboam.db.session import hold_named_lock
+from jeroboam.domain.specs import MASTER
 from jeroboam.errors import ConflictError, NotFoundError
 
 RESOURCE = "Cluster"
@@ -36,14 +37,31 @@ def visible(context: RequestContext, *, all_projects: bool) -> Select[Cluster]:
 # What lists and reads render, as plain rows: no ORM objects, and no JSON column decoded that the
 # answer does not show (the engine's bookkeeping: leases, schedule, conditions, generations).
 _T = Cluster.__table__
-SUMMARY_COLUMNS: tuple[Any, ...] = tuple(
+_NG = NodeGroup.__table__
+BASE_COLUMNS: tuple[Any, ...] = tuple(
     _T.c[name]
     for name in (
         "id", "uuid", "name", "project_id", "user_id", "cluster_template_id", "keypair", "docker_volume_size",
         "labels", "master_flavor_id", "flavor_id", "stack_id", "create_timeout", "status", "health_status",
     )
 )  # fmt: skip
-DETAIL_COLUMNS: tuple[Any, ...] = SUMMARY_COLUMNS + tuple(
+
+
+def _size(name: str, *, masters: bool) -> Any:
+    """The cluster's node count of one kind, summed over its nodegroups (indexed by cluster)."""
+    role = _NG.c.role == MASTER if masters else _NG.c.role != MASTER
+    # The cast: MariaDB sums integers into decimals.
+    total = select(cast(func.coalesce(func.sum(_NG.c.node_count), 0), Integer)).where(
+        _NG.c.cluster_id == _T.c.uuid, role
+    )
+    return total.scalar_subquery().label(name)
+
+
+# A summary shows only the sizes of the nodegroups: summed in the page's own query, not fetched.
+SUMMARY_COLUMNS: tuple[Any, ...] = (
+    *BASE_COLUMNS, _size("master_count", masters=True), _size("node_count", masters=False),
+)  # fmt: skip
+DETAIL_COLUMNS: tuple[Any, ...] = BASE_COLUMNS + tuple(
     _T.c[name]
     for name in (
         "status_reason", "health_status_reason", "discovery_url", "api_address", "coe_version",
@@ -72,15 +90,15 @@ def _scope(context: RequestContext, all_projects: bool) -> tuple[str | None, str
 
 def list_rows(
     session: Session, context: RequestContext, page: PageRequest, *, all_projects: bool, detail: bool
-) -> Sequence[Row[Any]]:
-    """A page of the clusters the caller sees (as ``list_visible``), as rows of SUMMARY_COLUMNS or
-    DETAIL_COLUMNS."""
+) -> Sequence[Record]:
+    """A page of the clusters the caller sees (as ``list_visible``), as rows of SUMMARY_COLUMNS
+    (with ``master_count`` and ``node_count``) or DETAIL_COLUMNS."""
     scope, owner = _scope(context, all_projects)
     columns = DETAIL_COLUMNS if detail else SUMMARY_COLUMNS
     return _PAGES.page(session, columns, scope, owner, page, resource=RESOURCE)
 
 
-def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Row[Any]:
+def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Record:
     """One visible cluster by uuid or exact name (as ``get_visible``), as a row of DETAIL_COLUMNS."""
     scope, owner = _scope(context, all_projects)
     return _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)

@@ -83,9 +83,10 @@ def for_clusters(session: Session, cluster_uuids: Iterable[str]) -> dict[str, li
 
 
 _T = NodeGroup.__table__
-SIZE_COLUMNS = (_T.c.cluster_id, _T.c.role, _T.c.node_count)
 SHOWN_COLUMNS = (
-    *SIZE_COLUMNS,
+    _T.c.cluster_id,
+    _T.c.role,
+    _T.c.node_count,
     _T.c.uuid,
     _T.c.name,
     _T.c.node_addresses,
@@ -93,23 +94,20 @@ SHOWN_COLUMNS = (
     _T.c.status,
     _T.c.status_reason,
 )
-_OF_CLUSTERS = {
-    sizes_only: select(*(SIZE_COLUMNS if sizes_only else SHOWN_COLUMNS))
-    .where(_T.c.cluster_id.in_(bindparam("clusters", expanding=True)))
-    .order_by(_T.c.id)
-    for sizes_only in (True, False)
-}
+_OF_CLUSTERS = (
+    select(*SHOWN_COLUMNS).where(_T.c.cluster_id.in_(bindparam("clusters", expanding=True))).order_by(_T.c.id)
+)
 
 
-def rows_for_clusters(session: Session, cluster_uuids: Iterable[str], *, sizes_only: bool) -> dict[str, list[Any]]:
-    """What a cluster's representation needs of its nodegroups, for many clusters in one query, as
-    plain rows by cluster uuid, oldest first: their roles and sizes, and with ``sizes_only=False``
-    also names, addresses and statuses."""
+def rows_for_clusters(session: Session, cluster_uuids: Iterable[str]) -> dict[str, list[Any]]:
+    """What a cluster's detailed representation needs of its nodegroups (roles, sizes, names,
+    addresses, statuses), for many clusters in one query, as plain rows by cluster uuid, oldest
+    first."""
     wanted = sorted(set(cluster_uuids))
     grouped: dict[str, list[Any]] = defaultdict(list)
     if not wanted:
         return grouped
-    for row in session.connection().execute(_OF_CLUSTERS[sizes_only], {"clusters": wanted}).all():
+    for row in session.connection().execute(_OF_CLUSTERS, {"clusters": wanted}).all():
         grouped[row.cluster_id].append(row)
     return grouped
 
