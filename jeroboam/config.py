@@ -32,7 +32,9 @@ class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(9511, ge=1, le=65535, description="Port the API listens on.")
     max_limit: int = Field(1000, ge=1, description="Largest page a list request returns; also the default page size.")
-    workers: int = Field(1, ge=1, description="API worker processes (jeroboam-api only).")
+    workers: int = Field(
+        1, ge=1, description="API worker processes (jeroboam-api; jeroboam up runs its conductor beside them)."
+    )
     reads_in_event_loop: bool = Field(
         True,
         description="Run read-only requests (lists, shows) on the event loop instead of a thread: reads wait "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -21,10 +23,16 @@ from jeroboam.cmd.common import (
 from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
 from jeroboam.db import migrate
-from jeroboam.rpc.wakeup import InProcessWaker
+from jeroboam.rpc.wakeup import DatagramWaker, DatagramWakeSource, InProcessWaker
 from jeroboam.services.container import Services
 
 log = logging.getLogger("jeroboam")
+
+# With API worker processes: what each worker rebuilds its settings from, and the conductor's
+# wake-up socket in the data directory.
+WORKER_CONFIG_ENV = "JEROBOAM_UP_CONFIG_FILE"
+WORKER_DATA_DIR_ENV = "JEROBOAM_UP_DATA_DIR"
+WAKEUP_SOCKET = "wakeup.sock"
 
 
 def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
@@ -60,9 +68,12 @@ def up(args: argparse.Namespace) -> int:
     # Flags win over the file and the environment.
     settings.api.host = args.host or settings.api.host
     settings.api.port = args.port or settings.api.port
+    settings.api.workers = args.workers or settings.api.workers
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mixing = share_single_engine(settings)
+    if settings.api.workers > 1:
+        return up_with_workers(args, settings, mixing)
     # API and conductor share the process: wake-ups go straight from one to the other.
     waker = InProcessWaker()
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
@@ -94,6 +105,65 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def up_with_workers(args: argparse.Namespace, settings: Settings, mixing: str | None) -> int:
+    """The all-in-one with ``[api] workers`` API processes (uvicorn's workers, one per core) and
+    the conductor in this, the supervising process. The workers wake the conductor through a
+    datagram socket in the data directory; SQLite in WAL mode serves every process."""
+    notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
+    keyring = secrets_keyring(settings)  # creates the key file before a worker reads it
+    services = Services.build(settings, waker=InProcessWaker(), notifier=notifier, keyring=keyring)
+    migrate.upgrade(services.db.engine)
+    check_secrets(services.db, keyring)
+    try:
+        wakeups = DatagramWakeSource(settings.data_dir / WAKEUP_SOCKET)
+    except ValueError as exc:
+        log.error("%s: choose a shorter --data-dir, or run one API worker", exc)
+        return 2
+    conductor = Conductor(
+        services.db, services.drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring
+    )  # fmt: skip
+    conductor.start()
+    os.environ[WORKER_DATA_DIR_ENV] = str(settings.data_dir)
+    if args.config:
+        os.environ[WORKER_CONFIG_ENV] = str(args.config)
+    print(
+        usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
+    )
+    print(f"{settings.api.workers} API worker processes; the conductor runs in this one.", flush=True)
+    if mixing:
+        print(mixing, flush=True)
+    try:
+        # The supervisor handles SIGTERM/SIGINT itself: it stops the workers, then returns.
+        uvicorn.run(
+            "jeroboam.cmd.jeroboam:worker_app",
+            factory=True,
+            host=settings.api.host,
+            port=settings.api.port,
+            workers=settings.api.workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        conductor.stop()
+        wakeups.close()
+        services.db.dispose()
+    log.info("stopped")
+    return 0
+
+
+def worker_app() -> object:
+    """An API worker process of ``jeroboam up --workers N``: the supervisor's settings, its own
+    database pool, and wake-ups sent to the supervisor's conductor."""
+    config = os.environ.get(WORKER_CONFIG_ENV)
+    settings = settings_from(Path(config) if config else None, data_dir=os.environ[WORKER_DATA_DIR_ENV])
+    setup_logging(settings)
+    share_single_engine(settings)
+    waker = DatagramWaker(settings.data_dir / WAKEUP_SOCKET)
+    notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
+    services = Services.build(settings, waker=waker, notifier=notifier, keyring=secrets_keyring(settings))
+    return create_app(settings, services)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jeroboam", description="Jeroboam container infrastructure service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     up_parser.add_argument("--port", type=int, help="listen port (default 9511)")
     up_parser.add_argument("--data-dir", help="where the SQLite database and generated files live")
+    up_parser.add_argument(
+        "--workers", type=int, help="API worker processes (default [api] workers, 1); the conductor runs beside them"
+    )
     add_config_argument(up_parser)
     args = parser.parse_args(argv)
+    if args.command == "up" and args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.command == "up":
         return up(args)
     return 1

@@ -326,7 +326,6 @@ class TestCache:
         with pytest.raises(ServiceUnavailableError):
             validator.validate(keystone.issue_user_token())
 
-
     def test_validate_cached_answers_only_from_the_cache(
         self, keystone: FakeKeystone, validator: KeystoneTokenValidator, clock: FakeClock
     ) -> None:
