@@ -170,9 +170,13 @@ def create_burst(args: argparse.Namespace, run: Run, user: Credentials, admin: A
     )  # fmt: skip
     emit(figure)
     wait_settled(api, timeout=args.settle_timeout)
-    for item in api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]:
-        api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
-    while api.call("GET", "/v1/clusters?limit=1", expect=(200,)).json()["clusters"]:
+    while True:  # a page at a time: the burst may have made more than one page holds
+        found = api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]
+        if not found:
+            return
+        for item in found:
+            if item["status"] != "DELETE_IN_PROGRESS":
+                api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
         time.sleep(1.0)
 
 

@@ -72,83 +72,73 @@ def up(args: argparse.Namespace) -> int:
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mixing = share_single_engine(settings)
-    if settings.api.workers > 1:
-        return up_with_workers(args, settings, mixing)
-    # API and conductor share the process: wake-ups go straight from one to the other.
-    waker = InProcessWaker()
+    # With one API process, API and conductor share it: wake-ups go straight from one to the other.
+    in_process = InProcessWaker()
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
-    keyring = secrets_keyring(settings)
-    services = Services.build(settings, waker=waker, notifier=notifier, keyring=keyring)
+    keyring = secrets_keyring(settings)  # creates the key file before any worker reads it
+    services = Services.build(settings, waker=in_process, notifier=notifier, keyring=keyring)
     migrate.upgrade(services.db.engine)
     check_secrets(services.db, keyring)
-    app = create_app(settings, services)
-    conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=waker, keyring=keyring)
+    wakeups: InProcessWaker | DatagramWakeSource = in_process
+    if settings.api.workers > 1:
+        try:
+            wakeups = DatagramWakeSource(settings.data_dir / WAKEUP_SOCKET)
+        except ValueError as exc:
+            log.error("%s: choose a shorter --data-dir, or run one API worker", exc)
+            return 2
+    conductor = Conductor(services.db, services.drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring)
     conductor.start()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning", access_log=False)
-    )
     print(
         usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
     )
+    if settings.api.workers > 1:
+        print(f"{settings.api.workers} API worker processes; the conductor runs in this one.", flush=True)
     if mixing:
         print(mixing, flush=True)
+    try:
+        if settings.api.workers > 1:
+            serve_workers(settings, args.config)
+        else:
+            serve_in_process(settings, services)
+    finally:
+        conductor.stop()
+        if isinstance(wakeups, DatagramWakeSource):
+            wakeups.close()
+        services.db.dispose()
+    log.info("stopped")
+    return 0
+
+
+def serve_in_process(settings: Settings, services: Services) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, services), host=settings.api.host, port=settings.api.port, log_level="warning",
+            access_log=False,
+        )
+    )  # fmt: skip
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the previous
     # handler; with Python's defaults that would kill the process before the conductor stops.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
-    try:
-        server.run()
-    finally:
-        conductor.stop()
-        services.db.dispose()
-    log.info("stopped")
-    return 0
+    server.run()
 
 
-def up_with_workers(args: argparse.Namespace, settings: Settings, mixing: str | None) -> int:
-    """The all-in-one with ``[api] workers`` API processes (uvicorn's workers, one per core) and
-    the conductor in this, the supervising process. The workers wake the conductor through a
-    datagram socket in the data directory; SQLite in WAL mode serves every process."""
-    notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
-    keyring = secrets_keyring(settings)  # creates the key file before a worker reads it
-    services = Services.build(settings, waker=InProcessWaker(), notifier=notifier, keyring=keyring)
-    migrate.upgrade(services.db.engine)
-    check_secrets(services.db, keyring)
-    try:
-        wakeups = DatagramWakeSource(settings.data_dir / WAKEUP_SOCKET)
-    except ValueError as exc:
-        log.error("%s: choose a shorter --data-dir, or run one API worker", exc)
-        return 2
-    conductor = Conductor(
-        services.db, services.drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring
-    )  # fmt: skip
-    conductor.start()
+def serve_workers(settings: Settings, config: Path | None) -> None:
+    """``[api] workers`` API processes (uvicorn's workers, spawned: each builds its own app with
+    ``worker_app``). uvicorn's supervisor handles SIGTERM/SIGINT itself: it stops the workers and
+    returns. SQLite in WAL mode serves every process."""
     os.environ[WORKER_DATA_DIR_ENV] = str(settings.data_dir)
-    if args.config:
-        os.environ[WORKER_CONFIG_ENV] = str(args.config)
-    print(
-        usage_banner(settings.api.host, settings.api.port, str(settings.data_dir), settings.auth_strategy), flush=True
+    if config:
+        os.environ[WORKER_CONFIG_ENV] = str(config)
+    uvicorn.run(
+        "jeroboam.cmd.jeroboam:worker_app",
+        factory=True,
+        host=settings.api.host,
+        port=settings.api.port,
+        workers=settings.api.workers,
+        log_level="warning",
+        access_log=False,
     )
-    print(f"{settings.api.workers} API worker processes; the conductor runs in this one.", flush=True)
-    if mixing:
-        print(mixing, flush=True)
-    try:
-        # The supervisor handles SIGTERM/SIGINT itself: it stops the workers, then returns.
-        uvicorn.run(
-            "jeroboam.cmd.jeroboam:worker_app",
-            factory=True,
-            host=settings.api.host,
-            port=settings.api.port,
-            workers=settings.api.workers,
-            log_level="warning",
-            access_log=False,
-        )
-    finally:
-        conductor.stop()
-        wakeups.close()
-        services.db.dispose()
-    log.info("stopped")
-    return 0
 
 
 def worker_app() -> object:
