@@ -20,17 +20,18 @@ import argparse
 import itertools
 import os
 import sys
-import time
 from collections.abc import Iterator
 
 from bench.common import (
     TEMPLATE,
     Api,
     Client,
+    Operation,
     Run,
     Target,
     add_target_arguments,
     credentials_of,
+    delete_all_clusters,
     emit,
     ensure_template,
     measure,
@@ -62,19 +63,6 @@ def ensure_clusters(api: Api, template: str, count: int) -> list[str]:
         uuids.append(api.call("POST", "/v1/clusters", body, expect=(202,)).json()["uuid"])
     wait_settled(api)
     return uuids
-
-
-def delete_all_clusters(api: Api) -> int:
-    deleted = 0
-    while True:
-        found = api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]
-        live = [c for c in found if c["status"] != "DELETE_IN_PROGRESS"]
-        for item in live:
-            api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
-            deleted += 1
-        if not found:
-            return deleted
-        time.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = [f for f in figures if f != CREATES[1]]
 
     def requests_for(fresh: bool) -> dict[str, bytes]:
-        keep_alive = not fresh
-        get = lambda path: target.request("GET", path, user, keep_alive=keep_alive)  # noqa: E731
+        def get(path: str) -> bytes:
+            return target.request("GET", path, user, keep_alive=not fresh)
+
         return {
             "GET /v1/clusters": get("/v1/clusters"),
             "GET /v1/clusters/detail": get("/v1/clusters/detail"),
@@ -126,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             "GET /v1/clustertemplates/<uuid>": get(f"/v1/clustertemplates/{template}"),
         }
 
-    def template_pair(fresh: bool):  # type: ignore[no-untyped-def]
+    def template_pair(fresh: bool) -> Operation:
         create = target.request(
             "POST", "/v1/clustertemplates", user, body={**TEMPLATE, "name": "bench-pair"}, keep_alive=not fresh
         )
@@ -141,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return operation
 
-    def cluster_create(fresh: bool, spread: int):  # type: ignore[no-untyped-def]
+    def cluster_create(fresh: bool, spread: int) -> Operation:
         requests = []
         for creator in creators[:spread]:
             template_uuid = ensure_template(creator, "bench-create-template")

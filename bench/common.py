@@ -22,7 +22,7 @@ import socket
 import statistics
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -261,22 +261,43 @@ def set_cluster_quota(admin: Api, project: str, limit: int) -> bool:
     return False
 
 
-def wait_settled(api: Api, *, timeout: float = 600.0, path: str = "/v1/clusters") -> dict[str, int]:
+def all_clusters(api: Api, *, detail: bool = False) -> list[dict[str, Any]]:
+    """Every cluster the caller sees (an admin: every project's), page by page."""
+    found: list[dict[str, Any]] = []
+    marker = ""
+    path = "/v1/clusters/detail" if detail else "/v1/clusters"
+    while True:
+        page = api.call("GET", f"{path}?limit=1000{marker}", expect=(200,)).json()
+        found += page["clusters"]
+        if "next" not in page:
+            return found
+        marker = f"&marker={page['clusters'][-1]['uuid']}"
+
+
+def wait_settled(api: Api, *, timeout: float = 600.0) -> dict[str, int]:
     """Wait until no cluster the caller sees is *_IN_PROGRESS; the count of each status."""
     deadline = time.monotonic() + timeout
     while True:
         counts: dict[str, int] = {}
-        marker = ""
-        while True:
-            page = api.call("GET", f"{path}?limit=1000{marker}", expect=(200,)).json()
-            for item in page["clusters"]:
-                counts[item["status"]] = counts.get(item["status"], 0) + 1
-            if "next" not in page:
-                break
-            marker = f"&marker={page['clusters'][-1]['uuid']}"
+        for item in all_clusters(api):
+            counts[item["status"]] = counts.get(item["status"], 0) + 1
         if not any(status.endswith("_IN_PROGRESS") for status in counts) or time.monotonic() > deadline:
             return counts
         time.sleep(0.5)
+
+
+def delete_all_clusters(api: Api) -> int:
+    """Delete every cluster the caller sees and wait until they are gone; how many were deleted."""
+    deleted = 0
+    while True:
+        found = all_clusters(api)
+        if not found:
+            return deleted
+        for item in found:
+            if item["status"] != "DELETE_IN_PROGRESS":
+                api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
+                deleted += 1
+        time.sleep(1.0)
 
 
 # -- measuring -------------------------------------------------------------------------------------------
@@ -285,7 +306,7 @@ Operation = Callable[[Client], bool]
 
 @dataclass
 class Sample:
-    latencies: array = field(default_factory=lambda: array("d"))
+    latencies: array[float] = field(default_factory=lambda: array("d"))
     errors: int = 0
     first_error: str = ""
     cpu_seconds: float = 0.0
@@ -322,7 +343,7 @@ def _client_loop(
     pipe.close()
 
 
-def percentile(ordered: list[float], fraction: float) -> float:
+def percentile(ordered: Sequence[float], fraction: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -407,47 +428,16 @@ def measure(
     while time.monotonic() < warm_until:
         time.sleep(0.005)
     server_cpu_before = process_cpu_seconds(run.server_pids) if run.server_pids else 0.0
-    latencies: list[float] = []
-    errors, first_error, client_cpu = 0, "", 0.0
-    for receiver in pipes:
-        raw, failed, message, cpu = receiver.recv()
-        chunk = array("d")
-        chunk.frombytes(raw)
-        latencies.extend(chunk)
-        errors += failed
-        first_error = first_error or message
-        client_cpu += cpu
+    collected = _collect(pipes)
     server_cpu = process_cpu_seconds(run.server_pids) - server_cpu_before if run.server_pids else None
     for process in processes:
         process.join()
-    latencies.sort()
-    count = len(latencies)
-    figure: dict[str, Any] = {
-        "benchmark": benchmark,
-        "figure": name,
-        "deployment": run.label,
-        "auth": run.auth,
-        "concurrency": concurrency,
-        "connection": "fresh" if fresh else "keep-alive",
-        "seconds": seconds,
-        unit: count,
-        f"{unit}_per_s": round(count / seconds, 1),
-        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-        "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
-        "errors": errors,
-        # CPU of the load generator over the whole run (warm-up included), per measured operation.
-        "client_cpu_us_per_op": round(client_cpu / max(count, 1) * 1e6 * seconds / (seconds + warmup), 1),
-        "load_1min": [load_before, load_average()],
-    }
-    if server_cpu is not None:
-        figure["server_cpu_us_per_op"] = round(server_cpu / max(count, 1) * 1e6, 1)
-    if first_error:
-        figure["first_error"] = first_error[:200]
-    if extra:
-        figure.update(extra)
-    return figure
+    # The load generator's CPU covers the warm-up too: count only the measured share.
+    client_cpu = collected.cpu_seconds * seconds / (seconds + warmup)
+    return _figure(
+        run, benchmark, name, collected, concurrency=concurrency, fresh=fresh, seconds=seconds, unit=unit,
+        client_cpu=client_cpu, server_cpu=server_cpu, load_before=load_before, extra=extra,
+    )  # fmt: skip
 
 
 def _batch_loop(target: Target, requests: list[bytes], expected: tuple[int, ...], fresh: bool, pipe: Any) -> None:
@@ -496,21 +486,36 @@ def measure_batch(
         sender.close()
         pipes.append(receiver)
         processes.append(process)
-    latencies: list[float] = []
-    errors, first_error, client_cpu = 0, "", 0.0
-    for receiver in pipes:
-        raw, failed, message, cpu = receiver.recv()
-        chunk = array("d")
-        chunk.frombytes(raw)
-        latencies.extend(chunk)
-        errors += failed
-        first_error = first_error or message
-        client_cpu += cpu
+    collected = _collect(pipes)
     duration = time.monotonic() - started
     server_cpu = process_cpu_seconds(run.server_pids) - server_cpu_before if run.server_pids else None
     for process in processes:
         process.join()
-    latencies.sort()
+    return _figure(
+        run, benchmark, name, collected, concurrency=concurrency, fresh=fresh, seconds=round(duration, 2), unit=unit,
+        client_cpu=collected.cpu_seconds, server_cpu=server_cpu, load_before=load_before, extra=extra,
+    )  # fmt: skip
+
+
+def _collect(pipes: list[Any]) -> Sample:
+    """Every client process's sample, merged; latencies sorted."""
+    merged = Sample()
+    for receiver in pipes:
+        raw, failed, message, cpu = receiver.recv()
+        merged.latencies.frombytes(raw)
+        merged.errors += failed
+        merged.first_error = merged.first_error or message
+        merged.cpu_seconds += cpu
+    merged.latencies = array("d", sorted(merged.latencies))
+    return merged
+
+
+def _figure(
+    run: Run, benchmark: str, name: str, sample: Sample, *, concurrency: int, fresh: bool, seconds: float,
+    unit: str, client_cpu: float, server_cpu: float | None, load_before: float, extra: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON line of one figure."""
+    latencies = sample.latencies
     count = len(latencies)
     figure: dict[str, Any] = {
         "benchmark": benchmark,
@@ -519,21 +524,21 @@ def measure_batch(
         "auth": run.auth,
         "concurrency": concurrency,
         "connection": "fresh" if fresh else "keep-alive",
-        "seconds": round(duration, 2),
+        "seconds": seconds,
         unit: count,
-        f"{unit}_per_s": round(count / duration, 1) if duration else 0.0,
+        f"{unit}_per_s": round(count / seconds, 1) if seconds else 0.0,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
-        "errors": errors,
+        "errors": sample.errors,
         "client_cpu_us_per_op": round(client_cpu / max(count, 1) * 1e6, 1),
         "load_1min": [load_before, load_average()],
     }
     if server_cpu is not None:
         figure["server_cpu_us_per_op"] = round(server_cpu / max(count, 1) * 1e6, 1)
-    if first_error:
-        figure["first_error"] = first_error[:200]
+    if sample.first_error:
+        figure["first_error"] = sample.first_error[:200]
     if extra:
         figure.update(extra)
     return figure

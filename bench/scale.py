@@ -52,7 +52,9 @@ from bench.common import (
     Run,
     Target,
     add_target_arguments,
+    all_clusters,
     credentials_of,
+    delete_all_clusters,
     emit,
     ensure_template,
     measure,
@@ -60,25 +62,13 @@ from bench.common import (
     rss_mib,
     set_cluster_quota,
     status_is,
+    wait_settled,
 )
 
 PROJECT = "scale-{:03d}"
 
 
 # -- api ----------------------------------------------------------------------------------------------
-def all_clusters(admin: Api, *, detail: bool) -> list[dict[str, Any]]:
-    """Every cluster of every project, page by page (admin)."""
-    found: list[dict[str, Any]] = []
-    marker = ""
-    path = "/v1/clusters/detail" if detail else "/v1/clusters"
-    while True:
-        page = admin.call("GET", f"{path}?limit=1000{marker}", expect=(200,)).json()
-        found += page["clusters"]
-        if "next" not in page:
-            return found
-        marker = f"&marker={page['clusters'][-1]['uuid']}"
-
-
 def load(args: argparse.Namespace, run: Run, user: Credentials, admin: Api) -> None:
     target = run.target
     per_project: Counter[str] = Counter(c["project_id"] for c in all_clusters(admin, detail=True))
@@ -108,15 +98,6 @@ def load(args: argparse.Namespace, run: Run, user: Credentials, admin: Api) -> N
         "benchmark": "scale", "figure": "settle", "deployment": run.label, "clusters": sum(counts.values()),
         "statuses": counts, "seconds_after_load": round(time.monotonic() - started, 1),
     })  # fmt: skip
-
-
-def wait_settled(admin: Api, *, timeout: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = dict(Counter(c["status"] for c in all_clusters(admin, detail=False)))
-        if not any(status.endswith("_IN_PROGRESS") for status in counts) or time.monotonic() > deadline:
-            return counts
-        time.sleep(2.0)
 
 
 def api_main(args: argparse.Namespace) -> int:
@@ -170,14 +151,7 @@ def create_burst(args: argparse.Namespace, run: Run, user: Credentials, admin: A
     )  # fmt: skip
     emit(figure)
     wait_settled(api, timeout=args.settle_timeout)
-    while True:  # a page at a time: the burst may have made more than one page holds
-        found = api.call("GET", "/v1/clusters?limit=1000", expect=(200,)).json()["clusters"]
-        if not found:
-            return
-        for item in found:
-            if item["status"] != "DELETE_IN_PROGRESS":
-                api.call("DELETE", f"/v1/clusters/{item['uuid']}", expect=(204, 404))
-        time.sleep(1.0)
+    delete_all_clusters(api)
 
 
 # -- cycle ------------------------------------------------------------------------------------------------
