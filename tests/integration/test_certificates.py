@@ -37,7 +37,7 @@ from jeroboam.rpc.wakeup import InProcessWaker
 from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
 from jeroboam.services.container import Services
 from tests.conftest import Api, RunningServer, make_settings
-from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.databases import database_or_skip
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 from tests.support.server import serve
 
@@ -383,12 +383,7 @@ class Conducted:
 @pytest.fixture(scope="module")
 def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conducted]:
     workdir: Path = tmp_path_factory.mktemp(f"certificates-{backend}")
-    database = fresh_database(backend, workdir)
-    try:
-        url = database.__enter__()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"{backend} backend skipped: {exc}")
-    try:
+    with database_or_skip(backend, workdir) as url:
         settings = make_settings(
             workdir,
             url,
@@ -408,8 +403,6 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         finally:
             conductor.stop(timeout=10)
             services.db.dispose()
-    finally:
-        database.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from jeroboam.db import session as db_session
 from jeroboam.db.session import Database
-from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.databases import database_or_skip
 
 BACKEND_PID = {"postgresql": "SELECT pg_backend_pid()", "mariadb": "SELECT CONNECTION_ID()"}
 KILL = {"postgresql": "SELECT pg_terminate_backend({pid})", "mariadb": "KILL {pid}"}
@@ -20,12 +20,7 @@ KILL = {"postgresql": "SELECT pg_terminate_backend({pid})", "mariadb": "KILL {pi
 def test_a_connection_that_died_in_the_pool_is_replaced(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = fresh_database(backend, tmp_path)
-    try:
-        url = database.__enter__()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"{backend} backend skipped: {exc}")
-    try:
+    with database_or_skip(backend, tmp_path) as url:
         db = Database.from_url(url, pool_size=1)
         with db.read() as session:
             pid = session.execute(text(BACKEND_PID[backend])).scalar()
@@ -37,5 +32,3 @@ def test_a_connection_that_died_in_the_pool_is_replaced(
         with db.read() as session:
             assert session.execute(text(BACKEND_PID[backend])).scalar() != pid
         db.dispose()
-    finally:
-        database.__exit__(None, None, None)

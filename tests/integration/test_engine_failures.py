@@ -31,7 +31,7 @@ from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker
 from jeroboam.services.container import Services
 from tests.conftest import Api, make_settings
-from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.databases import database_or_skip
 from tests.support.server import serve
 
 # One timeout "minute" lasts SECONDS_PER_MINUTE seconds: create_timeout=1 is a short deadline,
@@ -155,12 +155,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 @pytest.fixture(scope="module")
 def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     workdir = tmp_path_factory.mktemp(f"engine-{backend}")
-    database = fresh_database(backend, workdir)
-    try:
-        url = database.__enter__()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"{backend} backend skipped: {exc}")
-    try:
+    with database_or_skip(backend, workdir) as url:
         settings = make_settings(
             workdir,
             url,
@@ -206,8 +201,6 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
             engine_sim.close()  # ends hangs at once, so the conductor stops promptly
             conductor.stop(timeout=10)
             services.db.dispose()
-    finally:
-        database.__exit__(None, None, None)
 
 
 # -- a failure in each phase is reported with the phase, and a retry succeeds -------------------------

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from jeroboam.db import migrate
 from jeroboam.db.models import Base
 from jeroboam.db.session import make_engine
-from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.databases import database_or_skip
 
 
 def test_migrations_match_models(backend: str, workdir: Path) -> None:
-    try:
-        database = fresh_database(backend, workdir)
-        url = database.__enter__()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"{backend} backend skipped: {exc}")
-    try:
+    with database_or_skip(backend, workdir) as url:
         engine = make_engine(url)
         migrate.upgrade(engine)
         assert migrate.current_revision(engine) == migrate.head_revision(engine)
@@ -29,5 +23,3 @@ def test_migrations_match_models(backend: str, workdir: Path) -> None:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         engine.dispose()
         assert differences == []
-    finally:
-        database.__exit__(None, None, None)

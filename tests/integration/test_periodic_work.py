@@ -23,7 +23,7 @@ from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
 from jeroboam.services.container import Services
 from tests.conftest import make_settings
-from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.databases import database_or_skip
 
 INTERVAL = 60
 MEMBER = RequestContext(project_id="periodic", user_id="tester", roles=frozenset({"member", "reader"}))
@@ -119,12 +119,7 @@ class Periodic:
 @pytest.fixture
 def periodic(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Periodic]:
     workdir = tmp_path_factory.mktemp(f"periodic-{backend}")
-    database = fresh_database(backend, workdir)
-    try:
-        url = database.__enter__()
-    except BackendUnavailableError as exc:
-        pytest.skip(f"{backend} backend skipped: {exc}")
-    try:
+    with database_or_skip(backend, workdir) as url:
         settings = make_settings(
             workdir,
             url,
@@ -145,8 +140,6 @@ def periodic(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         finally:
             conductor.stop(timeout=5)
             services.db.dispose()
-    finally:
-        database.__exit__(None, None, None)
 
 
 def test_a_pass_with_nothing_due_reads_two_indexes_whatever_the_clusters(periodic: Periodic) -> None:

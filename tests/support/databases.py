@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -48,3 +49,17 @@ def fresh_database(backend: str, workdir: Path) -> Iterator[str]:
             else:
                 connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+@contextmanager
+def database_or_skip(backend: str, workdir: Path) -> Iterator[str]:
+    """``fresh_database``, or skip the test, saying why, when the backend cannot be reached."""
+    try:
+        database = fresh_database(backend, workdir)
+        url = database.__enter__()
+    except BackendUnavailableError as exc:
+        pytest.skip(f"{backend} backend skipped: {exc}")
+    try:
+        yield url
+    finally:
+        database.__exit__(None, None, None)
