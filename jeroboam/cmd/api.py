@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
-
-import uvicorn
 
 from jeroboam.api.app import create_app
 from jeroboam.cmd.common import (
     add_config_argument,
+    add_workers_argument,
     broker_notifier,
     check_schema,
     check_secrets,
+    check_workers_argument,
     secrets_keyring,
+    serve_workers,
     settings_from,
     setup_logging,
+    worker_settings,
 )
 from jeroboam.db.session import Database
 from jeroboam.rpc.amqp import AmqpWaker
 from jeroboam.rpc.wakeup import NullWaker, Waker
 from jeroboam.services.container import Services
 
-CONFIG_ENV = "JEROBOAM_CONFIG_FILE"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jeroboam-api", description="Jeroboam API server")
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
-    parser.add_argument("--workers", type=int, help="worker processes")
+    add_workers_argument(parser, help="worker processes (default [api] workers, 1)")
     add_config_argument(parser)
     args = parser.parse_args(argv)
+    check_workers_argument(parser, args)
     settings = settings_from(args.config)
     settings.api.host = args.host or settings.api.host
     settings.api.port = args.port or settings.api.port
@@ -44,25 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     check_schema(database)
     check_secrets(database, secrets_keyring(settings))
     database.dispose()
-    if args.config:
-        # Worker processes rebuild the settings from the same file and environment.
-        os.environ[CONFIG_ENV] = str(args.config)
-    uvicorn.run(
-        "jeroboam.cmd.api:app_factory",
-        factory=True,
-        host=settings.api.host,
-        port=settings.api.port,
-        workers=settings.api.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    serve_workers("jeroboam.cmd.api:app_factory", settings, args.config)
     return 0
 
 
 def app_factory() -> object:
     """Runs in each worker process: its own settings, database pool and broker connection."""
-    config = os.environ.get(CONFIG_ENV)
-    settings = settings_from(Path(config) if config else None)
+    settings = worker_settings()
     waker: Waker = AmqpWaker(settings.transport_url) if settings.transport_url else NullWaker()
     notifier = broker_notifier(settings, f"jeroboam-api.{settings.service.host}")
     keyring = secrets_keyring(settings)

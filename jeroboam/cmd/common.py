@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +24,42 @@ from jeroboam.services.certificates import check_stored_secrets
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML configuration file")
+
+
+def add_workers_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--workers", type=int, help=help)
+
+
+def check_workers_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+
+
+# The configuration file API worker processes rebuild their settings from (they are spawned).
+WORKER_CONFIG_ENV = "JEROBOAM_CONFIG_FILE"
+
+
+def serve_workers(factory: str, settings: Settings, config: Path | None) -> None:
+    """Serve the API from ``[api] workers`` processes: uvicorn's supervisor spawns them, and each
+    builds its app with ``factory`` (settings from ``worker_settings``). The supervisor handles
+    SIGTERM/SIGINT itself: it stops the workers, then returns."""
+    if config:
+        os.environ[WORKER_CONFIG_ENV] = str(config)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=settings.api.host,
+        port=settings.api.port,
+        workers=settings.api.workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def worker_settings(**overrides: Any) -> Settings:
+    """In an API worker process: the supervisor's settings, from the same file and environment."""
+    config = os.environ.get(WORKER_CONFIG_ENV)
+    return settings_from(Path(config) if config else None, **overrides)
 
 
 def fail(message: str) -> NoReturn:

@@ -7,18 +7,21 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 import uvicorn
 
 from jeroboam.api.app import create_app
 from jeroboam.cmd.common import (
     add_config_argument,
+    add_workers_argument,
     broker_notifier,
     check_secrets,
+    check_workers_argument,
     secrets_keyring,
+    serve_workers,
     settings_from,
     setup_logging,
+    worker_settings,
 )
 from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
@@ -28,9 +31,8 @@ from jeroboam.services.container import Services
 
 log = logging.getLogger("jeroboam")
 
-# With API worker processes: what each worker rebuilds its settings from, and the conductor's
-# wake-up socket in the data directory.
-WORKER_CONFIG_ENV = "JEROBOAM_UP_CONFIG_FILE"
+# With API worker processes: the data directory each worker rebuilds its settings with, and the
+# conductor's wake-up socket in it.
 WORKER_DATA_DIR_ENV = "JEROBOAM_UP_DATA_DIR"
 WAKEUP_SOCKET = "wakeup.sock"
 
@@ -97,7 +99,9 @@ def up(args: argparse.Namespace) -> int:
         print(mixing, flush=True)
     try:
         if settings.api.workers > 1:
-            serve_workers(settings, args.config)
+            # SQLite in WAL mode serves every worker process.
+            os.environ[WORKER_DATA_DIR_ENV] = str(settings.data_dir)
+            serve_workers("jeroboam.cmd.jeroboam:worker_app", settings, args.config)
         else:
             serve_in_process(settings, services)
     finally:
@@ -123,29 +127,10 @@ def serve_in_process(settings: Settings, services: Services) -> None:
     server.run()
 
 
-def serve_workers(settings: Settings, config: Path | None) -> None:
-    """``[api] workers`` API processes (uvicorn's workers, spawned: each builds its own app with
-    ``worker_app``). uvicorn's supervisor handles SIGTERM/SIGINT itself: it stops the workers and
-    returns. SQLite in WAL mode serves every process."""
-    os.environ[WORKER_DATA_DIR_ENV] = str(settings.data_dir)
-    if config:
-        os.environ[WORKER_CONFIG_ENV] = str(config)
-    uvicorn.run(
-        "jeroboam.cmd.jeroboam:worker_app",
-        factory=True,
-        host=settings.api.host,
-        port=settings.api.port,
-        workers=settings.api.workers,
-        log_level="warning",
-        access_log=False,
-    )
-
-
 def worker_app() -> object:
     """An API worker process of ``jeroboam up --workers N``: the supervisor's settings, its own
     database pool, and wake-ups sent to the supervisor's conductor."""
-    config = os.environ.get(WORKER_CONFIG_ENV)
-    settings = settings_from(Path(config) if config else None, data_dir=os.environ[WORKER_DATA_DIR_ENV])
+    settings = worker_settings(data_dir=os.environ[WORKER_DATA_DIR_ENV])
     setup_logging(settings)
     share_single_engine(settings)
     waker = DatagramWaker(settings.data_dir / WAKEUP_SOCKET)
@@ -161,14 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     up_parser.add_argument("--port", type=int, help="listen port (default 9511)")
     up_parser.add_argument("--data-dir", help="where the SQLite database and generated files live")
-    up_parser.add_argument(
-        "--workers", type=int, help="API worker processes (default [api] workers, 1); the conductor runs beside them"
+    add_workers_argument(
+        up_parser, help="API worker processes (default [api] workers, 1); the conductor runs beside them"
     )
     add_config_argument(up_parser)
     args = parser.parse_args(argv)
-    if args.command == "up" and args.workers is not None and args.workers < 1:
-        parser.error("--workers must be at least 1")
     if args.command == "up":
+        check_workers_argument(up_parser, args)
         return up(args)
     return 1
 
