@@ -84,7 +84,7 @@ class DatagramWakeSource:
         while True:
             try:
                 self._socket.recv(64)
-            except (BlockingIOError, OSError):
+            except OSError:  # drained (BlockingIOError)
                 break
         return bool(ready)
 
