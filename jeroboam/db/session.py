@@ -36,13 +36,12 @@ READ_ONLY = "jeroboam_read_only"
 
 
 def _sqlite_begin(connection: Any) -> None:
+    # A read-only unit of work takes a plain deferred BEGIN: in WAL mode it reads a snapshot
+    # and never waits for, nor blocks, a writer. Writers take the write lock at the start: a
+    # deferred transaction that reads, then writes after another writer committed, fails with
+    # SQLITE_BUSY_SNAPSHOT instead of waiting (readers in WAL mode are not blocked by this).
     # Sent on the driver's connection: SQLAlchemy's statement machinery costs more than the BEGIN.
     driver = connection.connection.driver_connection
-    # A read-only unit of work takes a plain deferred BEGIN: in WAL mode it reads a snapshot
-    # and never waits for, nor blocks, a writer.
-    # Writers take the write lock at the start: a deferred transaction that reads, then writes
-    # after another writer committed, fails with SQLITE_BUSY_SNAPSHOT instead of waiting.
-    # Readers in WAL mode are not blocked by this.
     statement = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
     try:
         driver.execute(statement)
