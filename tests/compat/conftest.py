@@ -15,10 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -60,6 +60,20 @@ def _clean_env(extra: Mapping[str, str] | None = None, *, drop_prefixes: Sequenc
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(extra or {})
     return env
+
+
+T = TypeVar("T")
+
+
+def poll(what: str, probe: Callable[[], T | None], deadline: float, interval: float) -> T:
+    """Call ``probe`` until it returns something other than None, for at most ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        assert time.monotonic() < end, f"{what}: not within {deadline} s"
+        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- the server process

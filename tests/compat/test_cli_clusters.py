@@ -23,7 +23,6 @@ Run with ``-s`` to see the transcript; the summary line is printed at the end of
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -40,6 +39,9 @@ from tests.compat.conftest import (
     rows_of,
     running_jeroboam,
     sent_requests,
+)
+from tests.compat.conftest import (
+    poll as poll_until,
 )
 
 pytestmark = pytest.mark.compat
@@ -138,14 +140,7 @@ def expect_failure(run_cli: Cli, expected_failures: list[str], *args: str) -> su
 
 
 def poll(what: str, probe: Callable[[], T | None], deadline: float = WAIT) -> T:
-    """Call ``probe`` until it returns something other than None, for at most ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < end, f"{what}: not within {deadline} s"
-        time.sleep(POLL)
+    return poll_until(what, probe, deadline, POLL)
 
 
 def show(run_cli: Cli, name: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from jeroboam.pki import x509 as pki
 from tests.compat.conftest import Cli, JeroboamProcess, Transcript, json_of, ok, running_jeroboam
+from tests.compat.conftest import poll as poll_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.compat]
 
@@ -46,13 +46,7 @@ TEMPLATE = (
 
 
 def poll(what: str, probe: Callable[[], T | None], deadline: float = WAIT) -> T:
-    end = time.monotonic() + deadline
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.3)
+    return poll_until(what, probe, deadline, 0.3)
 
 
 @dataclass
