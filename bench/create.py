@@ -39,9 +39,9 @@ from typing import Any
 import docker
 import httpx
 
-from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.image import WORKLOAD_IMAGE, image_archive, node_image, workload_image
-from jeroboam.drivers.dind.nodes import run_in
+from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker.image import WORKLOAD_IMAGE, image_archive, node_image, workload_image
+from jeroboam.drivers.docker.nodes import run_in
 
 POLL = 0.05
 HEADERS = {"OpenStack-API-Version": "container-infra latest", "Content-Type": "application/json"}

@@ -203,7 +203,7 @@ def cycle_main(args: argparse.Namespace) -> int:
     from jeroboam.pki.secrets import load_keyring
     from jeroboam.rpc.notifications import NullNotifier
     from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
-    from jeroboam.services.container import Services
+    from jeroboam.services.wiring import Services
 
     overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = load_settings(Path(args.config) if args.config else None, **overrides)

@@ -14,7 +14,7 @@ from jeroboam.api.app import create_app
 from jeroboam.config import Settings, load_settings
 from jeroboam.db import migrate
 from jeroboam.db.models import Base
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 from tests.support.databases import BACKENDS, BackendUnavailableError, fresh_database
 from tests.support.identities import ADMIN, Identity
 from tests.support.keystone import KeystoneServer, keystone_session

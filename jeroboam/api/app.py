@@ -19,7 +19,7 @@ from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
 from jeroboam.errors import JeroboamError
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from jeroboam.cmd.common import (
 from jeroboam.db.session import Database
 from jeroboam.rpc.amqp import AmqpWaker
 from jeroboam.rpc.wakeup import NullWaker, Waker
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
 from jeroboam.db import migrate
 from jeroboam.rpc.wakeup import DatagramWaker, DatagramWakeSource, InProcessWaker
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 
 log = logging.getLogger("jeroboam")
 

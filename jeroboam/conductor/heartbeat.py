@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from jeroboam.db.repositories import services as repo
+from jeroboam.db.repositories import mservices as repo
 from jeroboam.db.session import Database
 from jeroboam.errors import ServiceUnavailableError
 

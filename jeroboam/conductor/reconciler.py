@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
-from jeroboam.db.repositories import engine as repo
-from jeroboam.db.repositories.engine import Claim, LeaseLostError
+from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import conditions as cond
 from jeroboam.domain import states

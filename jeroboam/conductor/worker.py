@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 from jeroboam.conductor.heartbeat import Heartbeat
 from jeroboam.conductor.reconciler import Reconciler
 from jeroboam.config import Settings
-from jeroboam.db.repositories import engine as repo
-from jeroboam.db.repositories.engine import Claim
+from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories.leases import Claim
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.drivers.registry import DriverRegistry

@@ -37,8 +37,8 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterCertificate
 from jeroboam.db.repositories import certificates as repo
 from jeroboam.db.repositories import clusters as clusters_repo
-from jeroboam.db.repositories import engine as engine_repo
-from jeroboam.db.repositories.engine import Claim
+from jeroboam.db.repositories import leases as leases_repo
+from jeroboam.db.repositories.leases import Claim
 from jeroboam.db.session import Database
 from jeroboam.domain.specs import ClusterSpec, TlsMaterial, canonical_coe
 from jeroboam.domain.states import Action
@@ -285,8 +285,8 @@ class ClusterPki:
         try:
             for _ in range(CONCURRENT_ATTEMPTS):
                 with self.db.transaction() as session:
-                    cluster = engine_repo.fenced_cluster(session, claim)
-                    operations = [(op.uuid, op.action) for op in engine_repo.open_operations(session, cluster)]
+                    cluster = leases_repo.fenced_cluster(session, claim)
+                    operations = [(op.uuid, op.action) for op in leases_repo.open_operations(session, cluster)]
                     stored = snapshot(session, cluster.uuid)
                     names = endpoint_names(cluster.api_address, extra)
                     name = cluster.name or cluster.uuid
@@ -295,7 +295,7 @@ class ClusterPki:
                     return self.material(stored) if tls else None
                 issued = self.issue(plan, stored, name, names)
                 with self.db.transaction() as session:
-                    engine_repo.fenced_cluster(session, claim)
+                    leases_repo.fenced_cluster(session, claim)
                     now_stored = snapshot(session, claim.cluster_id)
                     if {k: s.fingerprint for k, s in now_stored.items()} != {
                         k: s.fingerprint for k, s in stored.items()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Service
-from jeroboam.db.repositories import services as repo
+from jeroboam.db.repositories import mservices as repo
 from jeroboam.db.session import Database
 from jeroboam.policy import Policy
 

@@ -19,7 +19,7 @@ import pytest
 from jeroboam.config import Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, Taint, TemplateResources, TlsMaterial
 from jeroboam.drivers.base import RetryableError
-from jeroboam.drivers.dind.driver import DockerDriver
+from jeroboam.drivers.docker.driver import DockerDriver
 from jeroboam.errors import InvalidInputError
 from jeroboam.pki import x509 as pki
 
@@ -174,7 +174,7 @@ def test_a_cluster_is_built_observed_repaired_and_deleted_to_nothing(
 CRASHING_CONDUCTOR = textwrap.dedent(
     """
     import pickle, sys
-    from jeroboam.drivers.dind.driver import DockerDriver
+    from jeroboam.drivers.docker.driver import DockerDriver
     settings, spec = pickle.loads(sys.stdin.buffer.read())
     driver = DockerDriver(settings)
     driver.ensure_infrastructure(spec)

@@ -20,8 +20,8 @@ import docker.errors
 import pytest
 
 from jeroboam.cmd import manage
-from jeroboam.drivers.dind import image
-from jeroboam.drivers.dind.image import (
+from jeroboam.drivers.docker import image
+from jeroboam.drivers.docker.image import (
     NODE_IMAGE_REPOSITORY,
     WORKLOAD_IMAGE,
     ImageBuildError,

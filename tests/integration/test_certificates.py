@@ -35,7 +35,7 @@ from jeroboam.pki.secrets import Keyring, SecretsError, key_id
 from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker
 from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 from tests.conftest import Api, RunningServer, make_settings
 from tests.support.databases import database_or_skip
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity

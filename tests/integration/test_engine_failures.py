@@ -29,7 +29,7 @@ from jeroboam.db.models import Cluster, Operation
 from jeroboam.drivers.sim import SimDriver
 from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 from tests.conftest import Api, make_settings
 from tests.support.databases import database_or_skip
 from tests.support.server import serve

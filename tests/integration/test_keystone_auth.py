@@ -10,7 +10,7 @@ import pytest
 
 from jeroboam.api.app import create_app
 from jeroboam.db import migrate
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 from tests.conftest import make_settings
 from tests.support.keystone import KeystoneServer
 from tests.support.server import free_port, serve

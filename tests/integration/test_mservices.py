@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jeroboam.db.models import Service
-from jeroboam.db.repositories import services as services_repo
+from jeroboam.db.repositories import mservices as mservices_repo
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ALPHA_MEMBER, ALPHA_READER
 
@@ -39,8 +39,8 @@ def test_empty(api: Api) -> None:
 
 def test_heartbeating_conductor_is_up(api: Api, server: RunningServer) -> None:
     with server.services.db.transaction() as session:
-        services_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
-        services_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
+        mservices_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
+        mservices_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
     item = by_host(api)["h1"]
     assert set(item) == KEYS
     assert item["binary"] == "jeroboam-conductor"

@@ -17,11 +17,11 @@ from jeroboam.conductor.worker import Conductor
 from jeroboam.context import RequestContext
 from jeroboam.db import migrate
 from jeroboam.db.models import Cluster, Operation
-from jeroboam.db.repositories import engine as engine_repo
+from jeroboam.db.repositories import leases as leases_repo
 from jeroboam.drivers.sim import SimDriver
 from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
-from jeroboam.services.container import Services
+from jeroboam.services.wiring import Services
 from tests.conftest import make_settings
 from tests.support.databases import database_or_skip
 
@@ -100,7 +100,7 @@ class Periodic:
         handled = self.run_until_idle()
         return handled, self.statements.count - before
 
-    def check_batch(self, claims: list[engine_repo.Claim]) -> None:
+    def check_batch(self, claims: list[leases_repo.Claim]) -> None:
         conductor = self.conductor
         conductor.reconciler.check_health_batch(claims, conductor.owner, conductor._health_pool, budget=10)
 
@@ -188,7 +188,7 @@ def test_a_health_batch_whose_claims_were_taken_over_writes_nothing(periodic: Pe
     periodic.clock.offset += timedelta(seconds=INTERVAL + 1)
     now = periodic.clock()
     with periodic.services.db.transaction() as session:
-        claims = engine_repo.claim_settled(
+        claims = leases_repo.claim_settled(
             session, periodic.conductor.owner, now, now + timedelta(seconds=30), 10, skip_locked=False
         )
     assert {c.cluster_id for c in claims} == set(uuids)
@@ -214,7 +214,7 @@ def test_a_request_accepted_during_a_health_batch_is_due_at_once(periodic: Perio
     periodic.clock.offset += timedelta(seconds=INTERVAL + 1)
     now = periodic.clock()
     with periodic.services.db.transaction() as session:
-        claims = engine_repo.claim_settled(
+        claims = leases_repo.claim_settled(
             session, periodic.conductor.owner, now, now + timedelta(seconds=30), 10, skip_locked=False
         )
     periodic.services.clusters.resize(MEMBER, uuid, 2)  # accepted while the batch holds the lease

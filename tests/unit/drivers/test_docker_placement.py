@@ -11,8 +11,8 @@ import pytest
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.drivers.base import RetryableError
-from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.placement import Placement
+from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker.placement import Placement
 
 
 class FakeNetwork:

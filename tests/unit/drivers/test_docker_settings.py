@@ -11,8 +11,8 @@ from jeroboam.cmd.jeroboam import share_single_engine
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings, Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
 from jeroboam.drivers.base import PermanentError, RetryableError
-from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.driver import DockerDriver
+from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker.driver import DockerDriver
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:

@@ -26,8 +26,8 @@ from docker.models.networks import Network
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.drivers.base import RetryableError
-from jeroboam.drivers.dind import labels
-from jeroboam.drivers.dind.client import ENGINE_ERRORS, engine_client
+from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import docker
 from docker.errors import APIError, NotFound
 
 from jeroboam.drivers.base import RetryableError
-from jeroboam.drivers.dind.client import ENGINE_ERRORS
-from jeroboam.drivers.dind.nodes import Node, run_in
+from jeroboam.drivers.docker.client import ENGINE_ERRORS
+from jeroboam.drivers.docker.nodes import Node, run_in
 
 log = logging.getLogger(__name__)
 

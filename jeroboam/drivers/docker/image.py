@@ -202,7 +202,8 @@ def image_archive(client: docker.DockerClient, ref: str, cache_dir: Path) -> Pat
 
 def entrypoint_script() -> bytes:
     """The node entry point shipped with this package."""
-    return importlib.resources.files(__package__ or "jeroboam.drivers.dind").joinpath(ENTRYPOINT_RESOURCE).read_bytes()
+    package = __package__ or "jeroboam.drivers.docker"
+    return importlib.resources.files(package).joinpath(ENTRYPOINT_RESOURCE).read_bytes()
 
 
 # -- recipes -------------------------------------------------------------------------------------------
