@@ -203,6 +203,7 @@ _IMAGE_SCHEMA_PROPERTIES = {
 def _glance(inventory: Inventory) -> APIRouter:
     router = APIRouter()
 
+    @router.get("")
     @router.get("/")
     def versions() -> JSONResponse:
         return JSONResponse(
@@ -235,21 +236,23 @@ def _glance(inventory: Inventory) -> APIRouter:
 
 # --------------------------------------------------------------------------- Nova
 
+NOVA_VERSION = {
+    "id": "v2.1",
+    "status": "CURRENT",
+    "version": "2.96",
+    "min_version": "2.1",
+    "updated": "2013-07-23T11:33:21Z",
+    "links": [{"rel": "self", "href": "/compute/v2.1/"}],
+}
+
 
 def _nova(inventory: Inventory) -> APIRouter:
     router = APIRouter()
-    version = {
-        "id": "v2.1",
-        "status": "CURRENT",
-        "version": "2.96",
-        "min_version": "2.1",
-        "updated": "2013-07-23T11:33:21Z",
-        "links": [{"rel": "self", "href": "/compute/v2.1/"}],
-    }
 
+    @router.get("")
     @router.get("/")
     def current_version() -> dict[str, Any]:
-        return {"version": version}
+        return {"version": NOVA_VERSION}
 
     @router.get("/flavors")
     @router.get("/flavors/detail")
@@ -312,6 +315,7 @@ def _nova(inventory: Inventory) -> APIRouter:
 def _neutron(inventory: Inventory) -> APIRouter:
     router = APIRouter()
 
+    @router.get("")
     @router.get("/")
     def versions() -> dict[str, Any]:
         return {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": "/network/v2.0/"}]}]}
@@ -361,6 +365,12 @@ def standins_app(inventory: Inventory) -> FastAPI:
 
     app.include_router(_glance(inventory), prefix=PREFIXES["image"])
     app.include_router(_nova(inventory), prefix=PREFIXES["compute"])
+
+    @app.get("/compute")
+    @app.get("/compute/")
+    def compute_versions() -> dict[str, Any]:
+        return {"versions": [NOVA_VERSION]}
+
     app.include_router(_neutron(inventory), prefix=PREFIXES["network"])
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])

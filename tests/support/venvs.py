@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ class VenvSpec:
     name: str
     requirements: tuple[str, ...]
     check: Mapping[str, str]
+    post_install: Callable[[Path], None] | None = None  # runs in the new venv before it is marked built
 
     @property
     def path(self) -> Path:
@@ -68,11 +69,27 @@ HEAT = VenvSpec(
     ("openstack-heat==27.0.1", "python-heatclient==5.3.0", "python-openstackclient==10.5.0"),
     {"openstack-heat": "27.0.1", "python-heatclient": "5.3.0"},
 )
-# magnum-ui 19 passes an argument python-magnumclient 5.0 no longer takes: 4.11 it is.
+
+
+def _site_packages(venv: Path) -> Path:
+    return next((venv / "lib").glob("python3*/site-packages"))
+
+
+def _enable_magnum_ui(venv: Path) -> None:
+    """Install magnum-ui's panels into Horizon, as its install guide says (copy the 'enabled' files)."""
+    site = _site_packages(venv)
+    for source in sorted((site / "magnum_ui" / "enabled").glob("_*.py")):
+        shutil.copy(source, site / "openstack_dashboard" / "local" / "enabled" / source.name)
+
+
+# magnum-ui 19 passes an argument python-magnumclient 5.0 no longer takes: 4.11 it is. Horizon 27
+# lists availability zones through openstacksdk, whose records have no "zoneName", so magnum-ui
+# 19's required zone field of the cluster form stays empty: Horizon 26 (novaclient) it is.
 HORIZON = VenvSpec(
     "horizon",
-    ("horizon==27.0.0", "magnum-ui==19.0.0", "python-magnumclient==4.11.0"),
-    {"horizon": "27.0.0", "magnum-ui": "19.0.0", "python-magnumclient": "4.11.0"},
+    ("horizon==26.0.0", "magnum-ui==19.0.0", "python-magnumclient==4.11.0"),
+    {"horizon": "26.0.0", "magnum-ui": "19.0.0", "python-magnumclient": "4.11.0"},
+    _enable_magnum_ui,
 )
 SPECS = {spec.name: spec for spec in (TEMPEST, HEAT, HORIZON)}
 
@@ -172,6 +189,8 @@ def ensure_venv(spec: VenvSpec, *, timeout: float = INSTALL_TIMEOUT) -> Path:
         install = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--compile-bytecode"]
         install += ["--exclude-newer", EXCLUDE_NEWER, *spec.requirements]
         _run(install, log_path, max(1.0, deadline - time.monotonic()))
+        if spec.post_install is not None:
+            spec.post_install(venv)
         (venv / _MARKER_NAME).write_text(json.dumps(spec.marker(), indent=2) + "\n")
         if not _healthy(spec, venv):
             raise VenvError(f"{spec.requirements} were installed in {venv} but the versions differ; see {log_path}")
