@@ -23,7 +23,9 @@ from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
-from jeroboam.services.clusters import Announcer, ClusterService, check_not_deleting, cluster_labels, mark
+from jeroboam.services.announcer import Announcer
+from jeroboam.services.cluster_rules import check_not_deleting, cluster_labels, mark
+from jeroboam.services.clusters import ClusterService
 from jeroboam.services.operations import accept
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
