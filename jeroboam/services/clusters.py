@@ -18,15 +18,14 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
-from jeroboam.drivers.base import Driver
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import (
     ConflictError,
@@ -114,7 +113,7 @@ class ClusterService:
                 context, values["cluster_template_id"], missing_is_invalid=template_missing_is_invalid, session=session
             )
             room = self._room(session, project_id)  # checked again, under the project's lock, before the insert
-        driver = self.driver_for(template)
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type)
         docker_volume_size = values.get("docker_volume_size") or template.docker_volume_size
         check_docker_volume(docker_volume_size, template.docker_storage_driver)
         master_count = int(values.get("master_count", 1))
@@ -400,11 +399,6 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
-    def driver_for(self, template: TemplateRecord) -> Driver:
-        if template.driver:
-            return self.drivers.get(template.driver)
-        return self.drivers.select(canonical_coe(template.coe), template.server_type, None)
-
     def _template(
         self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
     ) -> TemplateRecord:
@@ -430,7 +424,9 @@ class ClusterService:
 
     def _check_master_resize(self, session: Session, cluster: Cluster, node_count: int) -> None:
         template = repo.template(session, cluster.cluster_template_id)
-        driver = self.driver_for(template) if template is not None else None
+        driver = (
+            self.drivers.serving(template.driver, template.coe, template.server_type) if template is not None else None
+        )
         validate = getattr(driver, "validate_master_resize", None)
         if validate is None:
             raise InvalidInputError("Resizing the master nodegroup is not supported by this driver.")

@@ -14,9 +14,9 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import clusters as clusters_repo
 from jeroboam.db.repositories import nodegroups as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
@@ -208,7 +208,7 @@ class NodeGroupService:
                 raise NotFoundError(f"ClusterTemplate {cluster.cluster_template_id} could not be found.")
             flavor_id = values.get("flavor_id") or cluster.flavor_id
             image_id = values.get("image_id") or template.image_id
-            self.clusters.driver_for(template).check_template(
+            self.clusters.drivers.serving(template.driver, template.coe, template.server_type).check_template(
                 TemplateResources(
                     coe=canonical_coe(template.coe),
                     server_type=template.server_type,
