@@ -32,22 +32,6 @@ from jeroboam.domain.specs import (
 from jeroboam.errors import InvalidInputError
 
 
-class DriverError(Exception):
-    """A driver could not do what it was asked."""
-
-
-class RetryableError(DriverError):
-    """Try again after ``delay`` seconds."""
-
-    def __init__(self, message: str, delay: float = 5.0) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-class PermanentError(DriverError):
-    """Retrying will not help; the operation fails with this message."""
-
-
 @runtime_checkable
 class Driver(Protocol):
     name: str

@@ -11,11 +11,11 @@ from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import ClusterTemplate
 from jeroboam.db.repositories import cluster_templates as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import templates as rules
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import KNOWN_COES, TemplateResources, canonical_coe
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import InUseError, InvalidFieldError, InvalidInputError, PermissionDeniedError

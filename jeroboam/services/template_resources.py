@@ -10,12 +10,11 @@ not the driver's: they are only checked to exist when a service that knows them 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from jeroboam.context import RequestContext
 from jeroboam.domain.resources import ResourceKind
 from jeroboam.domain.specs import ImageInfo, TemplateResources
-from jeroboam.drivers.base import Driver
 from jeroboam.errors import InvalidInputError, NotFoundError
 from jeroboam.services.resource_lookup import SERVICE_LABEL, SERVICE_TYPE, LookupKind, ResourceLookup
 
@@ -36,12 +35,27 @@ def _looked_up(message: str, field: str, kind: LookupKind) -> str:
     return f"{message} ({field} was looked up in the {SERVICE_LABEL[SERVICE_TYPE[kind]]} of your catalog.)"
 
 
+class ResourceDriver(Protocol):
+    """What the check needs of a driver (the driver port's ``Driver`` has it)."""
+
+    name: str
+
+    def find_resource(self, kind: ResourceKind, value: str) -> str | None: ...
+
+    def check_template(self, resources: TemplateResources) -> ImageInfo: ...
+
+
 class TemplateResourceChecker:
     def __init__(self, lookup: ResourceLookup) -> None:
         self.lookup = lookup
 
     def check(
-        self, context: RequestContext, driver: Driver, resources: TemplateResources, *, check_keypair: bool = False
+        self,
+        context: RequestContext,
+        driver: ResourceDriver,
+        resources: TemplateResources,
+        *,
+        check_keypair: bool = False,
     ) -> tuple[ImageInfo, TemplateResources]:
         """The image's facts and ``resources`` with service IDs replaced by the driver's names.
 

@@ -39,14 +39,14 @@ from jeroboam.domain.specs import (
     Provides,
     TemplateResources,
 )
-from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
+from jeroboam.drivers.base import CatalogDriver
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, manager_client
 from jeroboam.drivers.docker.image import ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
-from jeroboam.errors import InvalidInputError
+from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

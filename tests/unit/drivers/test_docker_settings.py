@@ -10,9 +10,9 @@ import pytest
 from jeroboam.cmd.jeroboam import share_single_engine
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings, Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
-from jeroboam.drivers.base import PermanentError, RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.driver import DockerDriver
+from jeroboam.errors import PermanentError, RetryableError
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:
