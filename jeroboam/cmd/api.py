@@ -6,21 +6,12 @@ import argparse
 import sys
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import (
-    add_config_argument,
-    add_workers_argument,
-    broker_notifier,
-    check_schema,
-    check_secrets,
-    check_workers_argument,
-    secrets_keyring,
-    serve_workers,
-    settings_from,
-    setup_logging,
-    worker_settings,
-)
+from jeroboam.cmd.arguments import add_config_argument, add_workers_argument, check_workers_argument
+from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
+from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.db.session import Database
-from jeroboam.rpc.amqp import AmqpWaker
+from jeroboam.rpc.amqp import AmqpWaker, broker_notifier
 from jeroboam.rpc.wakeup import NullWaker, Waker
 from jeroboam.services.wiring import Services
 

@@ -7,19 +7,13 @@ import signal
 import sys
 import threading
 
-from jeroboam.cmd.common import (
-    add_config_argument,
-    broker_notifier,
-    check_schema,
-    check_secrets,
-    secrets_keyring,
-    settings_from,
-    setup_logging,
-)
+from jeroboam.cmd.arguments import add_config_argument
+from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.rpc.amqp import AmqpWakeSource
+from jeroboam.rpc.amqp import AmqpWakeSource, broker_notifier
 from jeroboam.rpc.wakeup import InProcessWaker
 
 

@@ -90,7 +90,8 @@ from jeroboam.domain.specs import (
     Provides,
     canonical_coe,
 )
-from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
+from jeroboam.drivers.base import CatalogDriver
+from jeroboam.errors import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 

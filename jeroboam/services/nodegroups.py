@@ -14,16 +14,18 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import clusters as clusters_repo
 from jeroboam.db.repositories import nodegroups as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
-from jeroboam.services.clusters import Announcer, ClusterService, check_not_deleting, cluster_labels, mark
+from jeroboam.services.announcer import Announcer
+from jeroboam.services.cluster_rules import check_not_deleting, cluster_labels, mark
+from jeroboam.services.clusters import ClusterService
 from jeroboam.services.operations import accept
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -206,7 +208,9 @@ class NodeGroupService:
                 raise NotFoundError(f"ClusterTemplate {cluster.cluster_template_id} could not be found.")
             flavor_id = values.get("flavor_id") or cluster.flavor_id
             image_id = values.get("image_id") or template.image_id
-            self.clusters.driver_for(template).check_template(
+            _, checked = self.clusters.resources.check(
+                context,
+                self.clusters.drivers.serving(template.driver, template.coe, template.server_type),
                 TemplateResources(
                     coe=canonical_coe(template.coe),
                     server_type=template.server_type,
@@ -214,8 +218,9 @@ class NodeGroupService:
                     flavor_id=flavor_id,
                     docker_volume_size=values.get("docker_volume_size"),
                     docker_storage_driver=template.docker_storage_driver,
-                )
+                ),
             )
+            flavor_id, image_id = checked.flavor_id, checked.image_id
             labels = cluster_labels(cluster.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
             nodegroup = NodeGroup(
                 uuid=new_uuid(),

@@ -18,9 +18,8 @@ import pytest
 
 from jeroboam.config import Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, Taint, TemplateResources, TlsMaterial
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker.driver import DockerDriver
-from jeroboam.errors import InvalidInputError
+from jeroboam.errors import InvalidInputError, RetryableError
 from jeroboam.pki import x509 as pki
 
 pytestmark = pytest.mark.docker

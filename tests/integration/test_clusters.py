@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation, Quota
-from jeroboam.services.clusters import Announcer
+from jeroboam.services.announcer import Announcer
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Quota
-from jeroboam.db.repositories.base import PageRequest, PageStatements, Record, find_one, paginate
+from jeroboam.db.repositories.base import PageStatements, Record, find_one, paginate
 from jeroboam.db.session import hold_named_lock
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER
 from jeroboam.errors import ConflictError, NotFoundError
 

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import NodeGroup
-from jeroboam.db.repositories.base import PageRequest, _order_and_after, check_sort_key
+from jeroboam.db.repositories.base import _order_and_after, check_sort_key
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like, parse_row_id
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import ConflictError, NotFoundError
 
 RESOURCE = "Nodegroup"

@@ -25,9 +25,9 @@ from docker.models.networks import Network
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
+from jeroboam.errors import RetryableError
 
 log = logging.getLogger(__name__)
 

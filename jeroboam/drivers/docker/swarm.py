@@ -10,9 +10,9 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
 from jeroboam.drivers.docker.nodes import Node, run_in
+from jeroboam.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
