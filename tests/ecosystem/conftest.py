@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.compat.conftest import JeroboamProcess, running_jeroboam
-from tests.support.catalog import register_service
 from tests.support.keystone import KeystoneServer, start_keystone
 from tests.support.server import serve
 from tests.support.standins import Inventory, default_inventory, endpoints, standins_app
@@ -43,7 +42,7 @@ def standins(eco_keystone: KeystoneServer) -> Iterator[Inventory]:
     inventory = default_inventory()
     with serve(standins_app(inventory)) as url:
         for service_type, name, endpoint in endpoints(url):
-            register_service(eco_keystone, service_type, name, endpoint)
+            eco_keystone.register_service(service_type, endpoint, name)
         yield inventory
 
 
@@ -53,6 +52,6 @@ def eco_jeroboam(
 ) -> Iterator[JeroboamProcess]:
     env = {**eco_keystone.jeroboam_env(), "JEROBOAM_DRIVERS__DEFAULT_DRIVER": "sim"}
     with running_jeroboam(tmp_path_factory.mktemp("jeroboam-ecosystem"), env=env) as server:
-        register_service(eco_keystone, "container-infra", "magnum", server.endpoint)
+        eco_keystone.register_service("container-infra", server.endpoint, "magnum")
         yield server
     assert server.returncode == 0, f"jeroboam up exited {server.returncode}; log:\n{server.log_tail()}"

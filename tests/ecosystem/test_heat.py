@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.compat.conftest import OPENSTACK, JeroboamProcess
+from tests.support.databases import fresh_database
 from tests.support.heat import HeatServer, start_heat
 from tests.support.keystone import REGION_ID, KeystoneServer
 from tests.support.standins import Inventory
@@ -132,11 +133,12 @@ class Openstack:
 def heat(eco_keystone: KeystoneServer, eco_jeroboam: JeroboamProcess, artifacts: Path) -> Iterator[HeatServer]:
     workdir = artifacts / "heat"
     shutil.rmtree(workdir, ignore_errors=True)
-    server = start_heat(eco_keystone, workdir)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with fresh_database("mariadb", workdir) as database:
+        server = start_heat(eco_keystone, workdir, database + "?charset=utf8")
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

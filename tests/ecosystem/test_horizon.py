@@ -24,13 +24,12 @@ import httpx
 import pytest
 
 from tests.compat.conftest import JeroboamProcess
-from tests.support.horizon import HorizonServer, start_horizon
+from tests.support.horizon import HorizonServer, ensure_chromium, start_horizon
 from tests.support.keystone import KeystoneServer
 from tests.support.standins import Inventory
 
 pytestmark = [pytest.mark.ecosystem, pytest.mark.keystone, pytest.mark.timeout(1500)]
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -141,9 +140,9 @@ def horizon(eco_keystone: KeystoneServer, eco_jeroboam: JeroboamProcess, artifac
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)"
+    executable = ensure_chromium()
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:

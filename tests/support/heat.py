@@ -1,11 +1,12 @@
 """A real Heat (heat-api + heat-engine) for tests, against the suite's Keystone.
 
-``start_heat(keystone, workdir)`` builds (once) the Heat venv (tests/support/venvs.py), creates
-the service user ``heat`` and a RabbitMQ vhost of its own (``rabbitmqctl``, so two runs on one
-broker never share Heat's fixed topic names), writes ``heat.conf`` (SQLite database in the work
-directory, trusts for deferred auth), runs ``heat-manage db_sync``, starts ``heat-engine`` and
-heat-api (its WSGI app under wsgiref), registers the ``orchestration`` service in the catalog and
-waits until the API answers. ``stop()`` ends both processes and removes the vhost.
+``start_heat(keystone, workdir, database_url)`` builds (once) the Heat venv
+(tests/support/venvs.py), creates the service user ``heat`` and a RabbitMQ vhost of its own
+(``rabbitmqctl``, so two runs on one broker never share Heat's fixed topic names), writes
+``heat.conf`` (the given MariaDB database, trusts for deferred auth), runs ``heat-manage
+db_sync``, starts ``heat-engine`` and heat-api (its WSGI app under wsgiref), registers the
+``orchestration`` service in the catalog and waits until the API answers. ``stop()`` ends both
+processes and removes the vhost.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.catalog import register_service
 from tests.support.keystone import KeystoneServer
 from tests.support.server import free_port
 from tests.support.venvs import HEAT, child_env, ensure_venv
@@ -44,10 +44,10 @@ region_name_for_services = {region}
 periodic_interval = 5
 max_stacks_per_tenant = 50
 # keystoneauth at DEBUG: the log shows every request Heat sends to Magnum and what it got back.
-default_log_levels = keystoneauth=DEBUG,amqp=WARN,amqplib=WARN,oslo.messaging=INFO,sqlalchemy=WARN,stevedore=INFO,urllib3.connectionpool=WARN,oslo_policy=INFO
+default_log_levels = keystoneauth=DEBUG,amqp=WARN,oslo.messaging=INFO,sqlalchemy=WARN,stevedore=INFO,oslo_policy=INFO
 {extra}
 [database]
-connection = sqlite:///{workdir}/heat.sqlite
+connection = {database}
 
 [paste_deploy]
 api_paste_config = {paste}
@@ -138,7 +138,7 @@ def _spawn(command: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[by
         )
 
 
-def start_heat(keystone: KeystoneServer, workdir: Path, *, extra_conf: str = "") -> HeatServer:
+def start_heat(keystone: KeystoneServer, workdir: Path, database_url: str, *, extra_conf: str = "") -> HeatServer:
     venv = ensure_venv(HEAT)
     workdir.mkdir(parents=True, exist_ok=True)
     user = keystone.users.get(SERVICE_USER) or keystone.create_user(SERVICE_USER, "service", ("admin", "service"))
@@ -162,6 +162,7 @@ def start_heat(keystone: KeystoneServer, workdir: Path, *, extra_conf: str = "")
                 user=SERVICE_USER,
                 password=user.password,
                 extra=extra_conf,
+                database=database_url,
             )
         )
         setup = subprocess.run(
@@ -181,7 +182,7 @@ def start_heat(keystone: KeystoneServer, workdir: Path, *, extra_conf: str = "")
         server.processes["heat-api"] = _spawn(
             [*api, "--", "--config-file", str(conf)], workdir / "heat-api.out", workdir
         )
-        register_service(keystone, "orchestration", "heat", f"{server.url}/v1/$(project_id)s")
+        keystone.register_service("orchestration", f"{server.url}/v1/$(project_id)s", "heat")
         _wait_until_up(server)
     except BaseException:
         server.stop()

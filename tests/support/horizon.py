@@ -10,7 +10,9 @@ also copies magnum-ui's ``enabled`` files into Horizon as its install guide says
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -23,6 +25,7 @@ from tests.support.keystone import KeystoneServer
 from tests.support.server import free_port
 from tests.support.venvs import HORIZON, child_env, ensure_venv
 
+CHROMIUM = Path("/usr/bin/chromium")
 BOOT_TIMEOUT = 300.0
 STOP_TIMEOUT = 15.0
 
@@ -64,6 +67,19 @@ LOGGING = {{
 
 class HorizonHarnessError(RuntimeError):
     """Horizon could not be started."""
+
+
+def ensure_chromium() -> Path:
+    """Debian's Chromium, installed with apt-get when missing and this process may (root)."""
+    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900, check=False
+        )
+    if not CHROMIUM.exists():
+        raise HorizonHarnessError(f"{CHROMIUM} is missing and could not be installed: apt-get install chromium")
+    return CHROMIUM
 
 
 @dataclass

@@ -23,11 +23,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-
-# TEMPORARY until i11-api lands jeroboam.domain.resources: the same derivation.
-def resource_id(kind: str, name: str) -> str:
-    return str(uuid.uuid5(uuid.UUID("5d1c2a4e-2f5b-4c9e-9a57-6a1e0b7c3f10"), f"{kind}:{name}"))
-
+from jeroboam.domain.resources import resource_id
 
 CREATED_AT = "2026-01-01T00:00:00Z"
 IMAGES = {"jeroboam-node": "debian", "fedora-coreos": "fedora-coreos"}

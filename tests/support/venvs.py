@@ -64,9 +64,11 @@ TEMPEST = VenvSpec(
     ("tempest==47.0.0", "magnum-tempest-plugin==2.12.0"),
     {"tempest": "47.0.0", "magnum-tempest-plugin": "2.12.0"},
 )
+# PyMySQL: Heat's database is MariaDB. On SQLite (no foreign keys enforced) Heat's clean-up after
+# a stack update deletes property data its resources still point at, and the next show is a 404.
 HEAT = VenvSpec(
     "heat",
-    ("openstack-heat==27.0.1", "python-heatclient==5.3.0", "python-openstackclient==10.5.0"),
+    ("openstack-heat==27.0.1", "python-heatclient==5.3.0", "python-openstackclient==10.5.0", "PyMySQL==1.2.4"),
     {"openstack-heat": "27.0.1", "python-heatclient": "5.3.0"},
 )
 
