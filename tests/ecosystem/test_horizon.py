@@ -16,7 +16,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +47,10 @@ STATUS_DEADLINE = 300.0  # seconds for a cluster to reach a status the table sho
 class Dashboard:
     """One browser page on Horizon, with the steps of the test and a screenshot after each."""
 
-    def __init__(self, page: Any, url: str, shots: Path, log: Callable[[str], None]) -> None:
+    def __init__(self, page: Any, url: str, shots: Path) -> None:
         self.page = page
         self.url = url
         self.shots = shots
-        self.log = log
         self.step = 0
 
     def shot(self, name: str) -> None:
@@ -149,10 +148,6 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def member_token(keystone: KeystoneServer, username: str) -> str:
-    return keystone.token_for(username)
-
-
 def cluster_api(jeroboam: JeroboamProcess, token: str, cluster_id: str) -> dict[str, Any]:
     response = httpx.get(f"{jeroboam.endpoint}/clusters/{cluster_id}", headers={"X-Auth-Token": token}, timeout=30)
     assert response.status_code == 200, response.text
@@ -188,7 +183,7 @@ def test_horizon_container_infra_panels(
         "response",
         lambda response: events.write(f"  -> {response.status} {response.url}\n") if "/api/" in response.url else None,
     )
-    ui = Dashboard(page, horizon.url, shots, lambda line: events.write(line + "\n"))
+    ui = Dashboard(page, horizon.url, shots)
     suffix = uuid.uuid4().hex[:6]
     template_name, cluster_name = f"ui-template-{suffix}", f"ui-cluster-{suffix}"
     member = eco_keystone.users["alpha-member"]
@@ -245,7 +240,7 @@ def test_horizon_container_infra_panels(
         ui.assert_no_error_toast("resize")
         ui.wait_for_row("/project/clusters/", cluster_name, "UPDATE_COMPLETE")
         ui.shot("cluster-resized")
-        resized = cluster_api(eco_jeroboam, member_token(eco_keystone, member.name), cluster_id)
+        resized = cluster_api(eco_jeroboam, eco_keystone.token_for(member.name), cluster_id)
         assert resized["node_count"] == 2
 
         # the cluster's config, as the browser downloads it
