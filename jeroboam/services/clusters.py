@@ -48,6 +48,7 @@ from jeroboam.services.cluster_rules import (
     check_not_deleting,
     cluster_labels,
     default_nodegroup,
+    default_nodegroup_of,
     label_count,
     mark,
     target,
@@ -191,28 +192,7 @@ class ClusterService:
                 (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
-                session.add(
-                    NodeGroup(
-                        uuid=new_uuid(),
-                        name=name,
-                        cluster_id=cluster.uuid,
-                        project_id=project_id,
-                        docker_volume_size=docker_volume_size,
-                        labels=dict(labels),
-                        flavor_id=flavor,
-                        image_id=template.image_id,
-                        node_addresses=[],
-                        node_count=count,
-                        role=role,
-                        min_node_count=minimum,
-                        max_node_count=None,
-                        is_default=True,
-                        status=Status.CREATE_IN_PROGRESS,
-                        node_labels={},
-                        node_taints=[],
-                        generation=1,
-                    )
-                )
+                session.add(default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id))
             session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
