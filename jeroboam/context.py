@@ -29,15 +29,6 @@ class RequestContext:
     # Endpoints of the services Jeroboam may ask on the caller's behalf (Keystone tokens only).
     service_catalog: tuple[CatalogEndpoint, ...] = field(default=(), repr=False)
 
-    def policy_credentials(self) -> dict[str, object]:
-        """What oslo.policy checks rules against."""
-        return {
-            "project_id": self.project_id,
-            "user_id": self.user_id,
-            "roles": sorted(self.roles),
-            "is_admin": self.is_admin,
-        }
-
     @classmethod
     def admin(cls, request_id: str = "") -> RequestContext:
         """A context for internal work (conductor, manage commands) that sees every project."""

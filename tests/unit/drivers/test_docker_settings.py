@@ -13,7 +13,7 @@ from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.driver import DockerDriver
-from jeroboam.errors import PermanentError, RetryableError
+from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:
@@ -72,3 +72,12 @@ def test_a_flavor_named_by_its_stable_id_gets_its_limits(tmp_path: Path) -> None
     small = driver.nodes.flavors["m1.small"]
     assert driver.nodes.flavors[resource_id("flavor", "m1.small")] is small
     assert driver.find_resource("flavor", resource_id("flavor", "m1.small")) == "m1.small"
+
+
+def test_the_control_plane_resizes_up_to_seven_managers_and_says_why_not_beyond(tmp_path: Path) -> None:
+    driver = DockerDriver(Settings(data_dir=tmp_path))
+    for current, desired in ((1, 3), (3, 5), (5, 3), (3, 1), (1, 7)):
+        driver.check_master_resize(current, desired)
+    with pytest.raises(InvalidInputError) as refused:
+        driver.check_master_resize(7, 9)
+    assert refused.value.message == "the docker driver runs at most 7 swarm managers (asked: 9)."
