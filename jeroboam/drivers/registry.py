@@ -6,6 +6,7 @@ import logging
 from importlib.metadata import entry_points
 
 from jeroboam.config import Settings
+from jeroboam.domain.specs import canonical_coe
 from jeroboam.drivers.base import Driver
 from jeroboam.errors import InvalidInputError
 
@@ -38,6 +39,13 @@ class DriverRegistry:
             return self._drivers[name]
         except KeyError:
             raise InvalidInputError(f"Cluster driver ({name}) not supported.") from None
+
+    def serving(self, driver: str | None, coe: str, server_type: str) -> Driver:
+        """The driver of a stored template: the one it names, else the one chosen for its coe on
+        its server type (``select``)."""
+        if driver:
+            return self.get(driver)
+        return self.select(canonical_coe(coe), server_type, None)
 
     def supporting(self, coe: str, server_type: str) -> list[str]:
         return [
