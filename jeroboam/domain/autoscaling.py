@@ -38,6 +38,8 @@ TIMING_LABELS = (UNNEEDED_LABEL, DELAY_AFTER_ADD_LABEL)
 LABELS = (ENABLED_LABEL, MIN_LABEL, MAX_LABEL, *TIMING_LABELS)
 # A node (swarm node label) that carries this label with value "true" is never scaled down.
 PROTECT_LABEL = "jeroboam.autoscaler/scale-down-disabled"
+# The node label every node of a nodegroup carries (drivers set it; constraints may name it).
+NODEGROUP_NODE_LABEL = "jeroboam.nodegroup"
 # The key of ``health_status_reason`` that holds the autoscaler's note.
 NOTE_KEY = "autoscaler"
 REQUESTER = "autoscaler"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from jeroboam.domain.autoscaling import Workload
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
@@ -73,6 +74,17 @@ class ClusterDriver(Driver, Protocol):
         """What is there now: endpoint reachability and the state of every node."""
         ...
 
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """What the COE runs and cannot place (for the autoscaler): tasks pending because no node
+        has room or satisfies their constraints, with their reservations and constraints, and the
+        running tasks of every node (global services aside). Answer within ``timeout`` seconds or
+        raise RetryableError; raise WorkloadNotObservableError when the driver cannot tell."""
+        ...
+
+
+class WorkloadNotObservableError(Exception):
+    """The driver cannot observe its clusters' workload, so it cannot be autoscaled."""
+
 
 class Flavor(Protocol):
     vcpus: float
@@ -95,6 +107,10 @@ class CatalogDriver:
         self.images = dict(images)
         self.flavors = dict(flavors)
         self.external_networks = list(external_networks)
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """Not supported unless a driver says otherwise."""
+        raise WorkloadNotObservableError(f"the {self.name} driver cannot observe a cluster's workload")
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         if resources.image_id not in self.images:
