@@ -12,8 +12,8 @@ from jeroboam.config import Settings
 from jeroboam.db.models import Cluster, NodeGroup, Operation
 from jeroboam.db.repositories import leases as repo
 from jeroboam.db.session import Database
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain import conditions as cond
-from jeroboam.domain import states
 from jeroboam.domain.health import health_of
 from jeroboam.domain.specs import MASTER, ClusterObservation, ClusterSpec, NodeGroupObservation
 from jeroboam.domain.states import Action, Status
@@ -132,9 +132,11 @@ class Outcomes:
         now = self.clock()
         final = states.finish(status, succeeded=succeeded)
         cluster.status = final
+        if succeeded and reason is None and operations and operations[-1].user_id == autoscaling.REQUESTER:
+            reason = (operations[-1].request or {}).get("reason")  # what the autoscaler did, and why
         cluster.status_reason = reason
         for operation in operations:
-            self.close(operation, "succeeded" if succeeded else "failed", now, reason)
+            self.close(operation, "succeeded" if succeeded else "failed", now, None if succeeded else reason)
         for ng in nodegroups:
             ng_status = Status(ng.status) if ng.status else None
             if ng_status == Status.DELETE_IN_PROGRESS and succeeded:

@@ -44,6 +44,13 @@ NODEGROUP_NODE_LABEL = "jeroboam.nodegroup"
 NOTE_KEY = "autoscaler"
 REQUESTER = "autoscaler"
 
+
+def with_note(reason: Mapping[str, str], stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A health check's ``reason`` keeping the autoscaler's note from the ``stored`` one."""
+    note = (stored or {}).get(NOTE_KEY)
+    return {**reason, NOTE_KEY: note} if note else dict(reason)
+
+
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
-from jeroboam.domain import states
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
 from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
@@ -150,7 +151,11 @@ class ClusterService:
             raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         labels = cluster_labels(template.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
         min_node_count = label_count(labels, "min_node_count") or 0
+        max_node_count = label_count(labels, "max_node_count")
         node_count = int(values.get("node_count", 1))
+        autoscaled = autoscaling.enabled(labels, template.labels or {})
+        autoscaling.check_labels(labels)
+        autoscaling.check_bounds(DEFAULT_WORKER, node_count, label_count(labels, "min_node_count"), max_node_count)
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
 
         with self.db.transaction() as session:
@@ -185,12 +190,14 @@ class ClusterService:
                 master_addresses=[],
                 conditions=[],
             )
+            if autoscaled:  # the autoscaler looks at it once it is built (its pass reads only these)
+                cluster.autoscale_at = datetime.now(UTC)
             request = {**values, "cluster_template_id": template.uuid, "uuid": uuid}
             operation = accept(session, self.settings, context, cluster, Action.CREATE, request, new=True)
             repo.add(session, cluster)  # with the operation: two inserts in one flush
-            for name, role, count, flavor, minimum in (
-                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1),
-                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
+            for name, role, count, flavor, minimum, maximum in (
+                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1, None),
+                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count, max_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
                 session.add(
@@ -207,7 +214,7 @@ class ClusterService:
                         node_count=count,
                         role=role,
                         min_node_count=minimum,
-                        max_node_count=None,
+                        max_node_count=maximum,
                         is_default=True,
                         status=Status.CREATE_IN_PROGRESS,
                         node_labels={},
