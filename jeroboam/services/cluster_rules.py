@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jeroboam.db.models import NodeGroup
+from jeroboam.domain import autoscaling
 from jeroboam.domain.specs import MASTER
 from jeroboam.domain.states import Status
 from jeroboam.errors import ConflictError, InvalidFieldError, InvalidInputError, QuotaExceededError
@@ -18,6 +19,16 @@ DEFAULT_WORKER = "default-worker"
 # What a cluster PATCH may change (everything else is refused with 400).
 UPDATABLE = ("node_count", "health_status", "health_status_reason")
 HEALTH_FIELDS = ("health_status", "health_status_reason")
+
+
+class Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+class Changes(Protocol):
+    @property
+    def changes(self) -> Mapping[str, object]: ...
 
 
 class Owned(Protocol):
@@ -81,6 +92,14 @@ class Room:
     def check(self) -> None:
         if self.clusters >= self.limit:
             raise QuotaExceededError(quota_message(self.limit))
+
+
+def autoscaler_labels_only(cluster: Labelled, patch: Changes) -> bool:
+    """A label change that touches only the autoscaler's labels (a cluster PATCH may make it)."""
+    new_labels = patch.changes.get("labels")
+    old, new = dict(cluster.labels or {}), dict(new_labels) if isinstance(new_labels, Mapping) else {}
+    changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    return bool(changed) and changed <= set(autoscaling.LABELS)
 
 
 def default_nodegroup(nodegroups: Sequence[NodeGroup], role: str) -> NodeGroup | None:

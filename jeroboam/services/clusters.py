@@ -44,6 +44,7 @@ from jeroboam.services.cluster_rules import (
     HEALTH_FIELDS,
     UPDATABLE,
     Room,
+    autoscaler_labels_only,
     check_master_size,
     check_not_deleting,
     cluster_labels,
@@ -254,7 +255,11 @@ class ClusterService:
             nodegroups = nodegroups_repo.for_cluster(session, cluster.uuid)
             labels = repo.template_labels(session, [cluster.cluster_template_id])
             patch = compute(ClusterView(cluster, nodegroups, labels.get(cluster.cluster_template_id, {})))
-            refused = [name for name in patch.changes if name not in UPDATABLE]
+            refused = [
+                name
+                for name in patch.changes
+                if name not in UPDATABLE and not (name == "labels" and autoscaler_labels_only(cluster, patch))
+            ]
             if refused:
                 raise InvalidInputError(f"cannot change cluster property(ies) {', '.join(refused)}.")
             if any(name in patch.changes for name in HEALTH_FIELDS):
@@ -263,6 +268,8 @@ class ClusterService:
                     cluster.health_status = patch.changes["health_status"]
                 if "health_status_reason" in patch.changes:
                     cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
+            if "labels" in patch.changes:
+                self._set_autoscaler_labels(session, cluster, dict(patch.changes["labels"] or {}), labels)
             retry = "node_count" in patch.addressed and cluster.status in states.FAILED
             if "node_count" in patch.changes or retry:
                 worker = default_nodegroup(nodegroups, WORKER)
@@ -406,6 +413,25 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
+    def _set_autoscaler_labels(
+        self, session: Session, cluster: Cluster, labels: dict[str, Any], template_labels: Mapping[str, Any]
+    ) -> None:
+        """Autoscaler labels change at once, without an operation: the switch starts or stops the
+        autoscaler's passes, and the bounds become the default worker's (checked against its size)."""
+        autoscaling.check_labels(labels)
+        worker = default_nodegroup(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
+        if worker is not None:
+            minimum = label_count(labels, "min_node_count")
+            maximum = label_count(labels, "max_node_count")
+            autoscaling.check_bounds(worker.name, worker.node_count, minimum, maximum)
+            worker.min_node_count = minimum or 0
+            worker.max_node_count = maximum
+        cluster.labels = labels
+        if not autoscaling.enabled(labels, template_labels.get(cluster.cluster_template_id, {})):
+            cluster.autoscale_at = None
+        elif cluster.autoscale_at is None:
+            cluster.autoscale_at = datetime.now(UTC)
+
     def _template(
         self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
     ) -> TemplateRecord:

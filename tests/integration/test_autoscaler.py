@@ -21,6 +21,7 @@ from jeroboam.drivers.sim import SimDriver
 from jeroboam.errors import InvalidInputError
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
+from jeroboam.services.cluster_views import ClusterPatch
 from jeroboam.services.wiring import Services
 from tests.conftest import make_settings
 from tests.integration.test_periodic_work import TEMPLATE, Clock, Statements
@@ -309,16 +310,38 @@ def test_without_the_label_a_cluster_is_never_looked_at(scaled: Scaled) -> None:
     assert scaled.workers(plain) == scaled.workers(off) == 1
 
 
-def test_switching_the_label_off_stops_the_autoscaler_at_once(scaled: Scaled) -> None:
+def patch_labels(scaled: Scaled, uuid: str, **changes: str) -> None:
+    labels = {**scaled.row(uuid).labels, **changes}
+    scaled.services.clusters.update(MEMBER, uuid, lambda _view: ClusterPatch({"labels": labels}, frozenset({"labels"})))
+
+
+def test_switching_the_label_off_stops_the_autoscaler_at_once_and_on_again(scaled: Scaled) -> None:
     uuid = scaled.create()
-    with scaled.services.db.transaction() as session:  # as a label PATCH leaves it
+    patch_labels(scaled, uuid, auto_scaling_enabled="false")
+    assert scaled.row(uuid).autoscale_at is None
+    scaled.sim.set_service(uuid, "web", replicas=5, cpu=0.5, memory_mib=400)
+    assert scaled.autoscale() == 0
+    assert scaled.workers(uuid) == 1
+    patch_labels(scaled, uuid, auto_scaling_enabled="true", max_node_count="2")
+    assert scaled.autoscale() == 1
+    assert scaled.workers(uuid) == 2  # the new max
+    with scaled.services.db.transaction() as session:  # a label the template gave, switched off
         cluster = session.scalars(select(Cluster).where(Cluster.uuid == uuid)).one()
         cluster.labels = {**cluster.labels, "auto_scaling_enabled": "false"}
-    scaled.sim.set_service(uuid, "web", replicas=5, cpu=0.5, memory_mib=400)
-    assert scaled.autoscale() == 1
-    assert scaled.workers(uuid) == 1
+    scaled.sim.set_service(uuid, "web", replicas=0)
+    assert scaled.autoscale(after=UNNEEDED * 3) == 1  # seen disabled: stops, shrinks nothing
     assert scaled.row(uuid).autoscale_at is None
-    assert scaled.autoscale() == 0
+    assert scaled.autoscale(after=UNNEEDED * 3) == 0
+    assert scaled.workers(uuid) == 2
+
+
+def test_a_label_patch_may_change_only_the_autoscaler_labels_within_bounds(scaled: Scaled) -> None:
+    uuid = scaled.create()
+    with pytest.raises(InvalidInputError, match=r"node_count \(1\) of default-worker should be at least"):
+        patch_labels(scaled, uuid, min_node_count="2")
+    with pytest.raises(InvalidInputError, match="cannot change cluster property"):
+        patch_labels(scaled, uuid, kube_tag="v1.31")
+    assert scaled.row(uuid).labels == AUTOSCALED
 
 
 @pytest.mark.parametrize(
