@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unneeded", type=float, help="the server's scale_down_unneeded_time, seconds (reported)")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args(argv)
-    headers = {"X-Auth-Token": args.token} if args.token else {"X-Roles": "admin,member,reader"}
+    noauth = {"X-Project-Id": "default", "X-User-Id": "bench", "X-Roles": "admin,member,reader"}
+    headers = {"X-Auth-Token": args.token} if args.token else noauth
     api = Api(args.url, headers)
     auth = ["--os-token", args.token] if args.token else ["--os-auth-type", "none"]
     name = f"autoscale-bench-{os.getpid()}"

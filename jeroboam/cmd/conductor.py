@@ -22,9 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="name reported in mservices (default: [service] host)")
     add_config_argument(parser)
     args = parser.parse_args(argv)
-    settings = settings_from(args.config)
-    if args.host:
-        settings.service.host = args.host
+    settings = settings_from(args.config, service={"host": args.host} if args.host else None)
     setup_logging(settings)
     db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
     check_schema(db)

@@ -31,6 +31,7 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import autoscaler as repo
 from jeroboam.db.repositories import leases
+from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import autoscaling as rules
@@ -255,7 +256,7 @@ class Autoscaler:
         nodegroup = next(
             (
                 ng
-                for ng in leases.nodegroups_of(session, cluster)
+                for ng in nodegroups_repo.for_cluster(session, cluster.uuid)
                 if ng.name == decision.nodegroup and ng.role != MASTER
             ),
             None,

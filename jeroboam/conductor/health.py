@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from jeroboam.conductor.outcomes import payload
@@ -20,7 +20,7 @@ from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import autoscaling, states
-from jeroboam.domain.health import health_of
+from jeroboam.domain.health import auto_healing_enabled, health_of, next_health_check
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.domain.states import Action, Health, Status
 from jeroboam.errors import JeroboamError
@@ -70,8 +70,7 @@ class HealthChecks:
             cluster = repo.fenced_cluster(session, claim)
             cluster.health_status = health
             cluster.health_status_reason = autoscaling.with_note(reason, cluster.health_status_reason)
-            interval = self.settings.conductor.health_polling_interval
-            cluster.next_check_at = now + timedelta(seconds=interval) if interval >= 0 else None
+            cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
             if cluster.generation != claim.generation:
                 cluster.next_check_at = now  # a request accepted during the probe is due now
             status = Status(cluster.status) if cluster.status else None
@@ -111,7 +110,7 @@ class HealthChecks:
                 if cluster is None:
                     continue  # taken over since it was claimed: not ours to check
                 template = templates.get(cluster.cluster_template_id)
-                autoheal = str((cluster.labels or {}).get("auto_healing_enabled", "")).lower() == "true"
+                autoheal = auto_healing_enabled(cluster.labels)
                 if template is None:
                     reason = {"api": f"The cluster template {cluster.cluster_template_id} no longer exists."}
                     probes[claim.cluster_id] = (claim, bare_spec(cluster), autoheal, None, {})
@@ -149,11 +148,9 @@ class HealthChecks:
             else:
                 changed.append((claim, spec, autoheal, health, reason))
         now = self.clock()
-        interval = self.settings.conductor.health_polling_interval
+        due = next_health_check(now, self.settings.conductor.health_polling_interval)
         with self.db.transaction() as session:
-            repo.release_unchanged(
-                session, owner, unchanged, now + timedelta(seconds=interval) if interval >= 0 else None, now
-            )
+            repo.release_unchanged(session, owner, unchanged, due, now)
         for claim, spec, autoheal, health, reason in changed:
             try:
                 self.record(claim, spec, autoheal, health, reason)

@@ -11,12 +11,14 @@ from jeroboam.conductor.phases import PhaseFailedError, PhaseRetryError, Work
 from jeroboam.config import Settings
 from jeroboam.db.models import Cluster, NodeGroup, Operation
 from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories import nodegroups as nodegroups_repo
+from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.session import Database
 from jeroboam.domain import autoscaling, states
 from jeroboam.domain import conditions as cond
-from jeroboam.domain.health import health_of
+from jeroboam.domain.health import health_of, next_health_check
 from jeroboam.domain.specs import MASTER, ClusterObservation, ClusterSpec, NodeGroupObservation
-from jeroboam.domain.states import Action, Status
+from jeroboam.domain.states import Action, OperationState, Status
 from jeroboam.rpc.notifications import Notifier
 
 EVENT_OF_ACTION = {Action.CREATE: "create", Action.DELETE: "delete"}
@@ -44,7 +46,7 @@ class Outcomes:
             cluster = repo.fenced_cluster(session, work.claim)
             if self.outdated(cluster, work):
                 return
-            for operation in repo.open_operations(session, cluster):
+            for operation in operations_repo.open_for_cluster(session, cluster.uuid):
                 operation.attempts += 1
                 operation.reason = f"retrying phase {retry.phase}: {retry.message}"
             cluster.status_reason = f"Waiting to retry phase {retry.phase}: {retry.message}"
@@ -58,8 +60,8 @@ class Outcomes:
             cluster = repo.fenced_cluster(session, work.claim)
             if self.outdated(cluster, work):
                 return
-            operations = list(repo.open_operations(session, cluster))
-            nodegroups = list(repo.nodegroups_of(session, cluster))
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
+            nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
             condition = dict(cond.PHASES).get(failure.phase)
             if condition:
                 cluster.conditions = cond.set_condition(
@@ -73,7 +75,7 @@ class Outcomes:
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
-            nodegroups = list(repo.nodegroups_of(session, cluster))
+            nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
             cluster.api_address = observed.get("api_address")
             # Magnum's stack_id / cluster_id is an opaque driver reference; ours is the cluster itself.
             cluster.stack_id = cluster.stack_id or cluster.uuid
@@ -98,15 +100,15 @@ class Outcomes:
             cluster.conditions = conditions
             if cluster.generation != work.generation:
                 # A newer request arrived while this pass ran: converge again, finish what is done.
-                for operation in repo.open_operations(session, cluster):
+                for operation in operations_repo.open_for_cluster(session, cluster.uuid):
                     if operation.generation <= work.generation:
-                        self.close(operation, "succeeded", now)
+                        operations_repo.close(operation, OperationState.SUCCEEDED, now)
                 cluster.observed_generation = work.generation
                 cluster.next_check_at = now
                 repo.release(cluster)
                 return
             cluster.observed_generation = work.generation
-            operations = list(repo.open_operations(session, cluster))
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
             self.finish(session, cluster, operations, nodegroups, work.status, True, None)
         self.notify(work, "end", None)
 
@@ -114,8 +116,8 @@ class Outcomes:
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
-            for operation in repo.open_operations(session, cluster):
-                self.close(operation, "succeeded", now)
+            for operation in operations_repo.open_for_cluster(session, cluster.uuid):
+                operations_repo.close(operation, OperationState.SUCCEEDED, now)
             repo.delete_cluster_rows(session, cluster)
         self.notify(work, "end", None)
 
@@ -136,7 +138,10 @@ class Outcomes:
             reason = (operations[-1].request or {}).get("reason")  # what the autoscaler did, and why
         cluster.status_reason = reason
         for operation in operations:
-            self.close(operation, "succeeded" if succeeded else "failed", now, None if succeeded else reason)
+            operations_repo.close(
+                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now,
+                None if succeeded else reason,
+            )  # fmt: skip
         for ng in nodegroups:
             ng_status = Status(ng.status) if ng.status else None
             if ng_status == Status.DELETE_IN_PROGRESS and succeeded:
@@ -144,15 +149,8 @@ class Outcomes:
             elif ng_status in states.IN_PROGRESS:
                 ng.status = states.finish(ng_status, succeeded=succeeded)
                 ng.status_reason = reason
-        interval = self.settings.conductor.health_polling_interval
-        cluster.next_check_at = now + timedelta(seconds=interval) if interval >= 0 else None
+        cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
         repo.release(cluster)
-
-    @staticmethod
-    def close(operation: Operation, state: str, now: datetime, reason: str | None = None) -> None:
-        operation.state = state
-        operation.finished_at = now
-        operation.reason = reason
 
     def notify(self, work: Work, outcome: str, reason: str | None) -> None:
         kind = EVENT_OF_ACTION.get(work.actions[0], "update") if work.actions else "update"

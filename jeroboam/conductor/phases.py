@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from jeroboam.conductor.pki import ClusterPki
 from jeroboam.config import Settings
 from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain.specs import ClusterSpec
@@ -153,5 +154,5 @@ class Phases:
     def current(self, work: Work) -> str:
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
-            phases = [op.phase for op in repo.open_operations(session, cluster) if op.phase]
+            phases = [op.phase for op in operations_repo.open_for_cluster(session, cluster.uuid) if op.phase]
         return phases[-1] if phases else "infrastructure"

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from jeroboam.config import Settings
 from jeroboam.db.repositories import certificates as repo
 from jeroboam.db.repositories import leases as leases_repo
+from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.repositories.leases import Claim
 from jeroboam.db.session import Database
 from jeroboam.domain.specs import ClusterSpec, TlsMaterial
 from jeroboam.domain.states import Action
+from jeroboam.drivers.base import ClusterDriver
 from jeroboam.errors import PermanentError, RetryableError
 from jeroboam.pki import x509
 from jeroboam.pki.secrets import Keyring, SecretsError, load_keyring
@@ -85,22 +87,23 @@ class ClusterPki:
         self.x509 = x509.X509Policy.from_settings(settings.x509)
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def ensure(self, claim: Claim, spec: ClusterSpec, driver: object) -> TlsMaterial | None:
+    def ensure(self, claim: Claim, spec: ClusterSpec, driver: ClusterDriver) -> TlsMaterial | None:
         """Converge the cluster's certificates; the endpoint's TLS material (None without TLS).
 
-        The names of the endpoint come from loopback, the cluster's api_address and, when the
-        driver has it, ``driver.tls_server_names(spec)``. Keys are generated with no transaction
+        The names of the endpoint come from loopback, the cluster's api_address and
+        ``driver.tls_server_names(spec)``. Keys are generated with no transaction
         open; the result is written fenced by the claim, and only if nobody changed the rows
         meanwhile (else the pass starts over).
         """
-        names_of = getattr(driver, "tls_server_names", None)
-        extra: Sequence[str] = tuple(names_of(spec)) if callable(names_of) else ()
+        extra: Sequence[str] = tuple(driver.tls_server_names(spec))
         tls = not spec.tls_disabled
         try:
             for _ in range(CONCURRENT_ATTEMPTS):
                 with self.db.transaction() as session:
                     cluster = leases_repo.fenced_cluster(session, claim)
-                    operations = [(op.uuid, op.action) for op in leases_repo.open_operations(session, cluster)]
+                    operations = [
+                        (op.uuid, op.action) for op in operations_repo.open_for_cluster(session, cluster.uuid)
+                    ]
                     stored = snapshot(session, cluster.uuid)
                     names = endpoint_names(cluster.api_address, extra)
                     name = cluster.name or cluster.uuid

@@ -29,10 +29,14 @@ from jeroboam.conductor.phases import (
 from jeroboam.conductor.pki import ClusterPki
 from jeroboam.conductor.spec import build_spec
 from jeroboam.config import Settings
+from jeroboam.db.repositories import clusters as clusters_repo
 from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories import nodegroups as nodegroups_repo
+from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import states
+from jeroboam.domain.health import auto_healing_enabled
 from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
@@ -102,9 +106,9 @@ class Reconciler:
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, claim)
-            template = repo.template_of(session, cluster)
-            nodegroups = list(repo.nodegroups_of(session, cluster))
-            operations = list(repo.open_operations(session, cluster))
+            template = clusters_repo.template(session, cluster.cluster_template_id)
+            nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
             status = Status(cluster.status) if cluster.status else Status.CREATE_IN_PROGRESS
             if template is None:
                 if status == Status.DELETE_IN_PROGRESS:
@@ -113,10 +117,7 @@ class Reconciler:
                 self.outcomes.finish(session, cluster, operations, nodegroups, status, False,
                              f"The cluster template {cluster.cluster_template_id} no longer exists.")  # fmt: skip
                 return None
-            for operation in operations:
-                if operation.state == "pending":
-                    operation.state = "running"
-                    operation.started_at = now
+            operations_repo.start(operations, now)
             deadline = min(
                 (op.deadline for op in operations),
                 default=now + timedelta(seconds=self.settings.cluster.update_timeout * 60),
@@ -134,7 +135,7 @@ class Reconciler:
                 attempts=max((op.attempts for op in operations), default=0),
                 actions=[Action(op.action) for op in operations],
                 deleting_nodegroups=[ng.name for ng in nodegroups if ng.status == Status.DELETE_IN_PROGRESS],
-                autoheal=str((cluster.labels or {}).get("auto_healing_enabled", "")).lower() == "true",
+                autoheal=auto_healing_enabled(cluster.labels),
             )
 
     def _driver(self, work: Work) -> ClusterDriver:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
 from jeroboam.domain.specs import ClusterObservation
 from jeroboam.domain.states import Health
 
@@ -17,3 +20,14 @@ def health_of(observation: ClusterObservation) -> tuple[Health, dict[str, str]]:
                 if node.reason:
                     reason[f"{node.name}.Reason"] = node.reason
     return (Health.HEALTHY if healthy else Health.UNHEALTHY), reason
+
+
+def auto_healing_enabled(labels: Mapping[str, str] | None) -> bool:
+    """The cluster label that turns autoheal on (Magnum's ``auto_healing_enabled``, 'true' in any case)."""
+    return str((labels or {}).get("auto_healing_enabled", "")).lower() == "true"
+
+
+def next_health_check(now: datetime, interval: float) -> datetime | None:
+    """When a settled cluster is due for its next health check; None when checks are off (a
+    negative ``[conductor] health_polling_interval``)."""
+    return now + timedelta(seconds=interval) if interval >= 0 else None

@@ -82,20 +82,17 @@ class ClusterService:
         self.quotas = quotas
         self.announcer = Announcer(waker, notifier)
 
-    def sees_all(self, context: RequestContext, rule: str) -> bool:
-        return context.is_admin and self.policy.check(rule, context)
-
     # -- reads -----------------------------------------------------------------------------
     def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> list[ClusterView]:
         self.policy.authorize("cluster:detail" if detail else "cluster:get_all", context)
         rule = "cluster:detail_all_projects" if detail else "cluster:get_all_all_projects"
-        all_projects = self.sees_all(context, rule)
+        all_projects = self.policy.sees_all(context, rule)
         with self.db.read() as session:
             rows = repo.list_rows(session, context, page, all_projects=all_projects, detail=detail)
             return read_views(session, rows, detail=detail)
 
     def get(self, context: RequestContext, ident: str) -> ClusterView:
-        all_projects = self.sees_all(context, "cluster:get_one_all_projects")
+        all_projects = self.policy.sees_all(context, "cluster:get_one_all_projects")
         with self.db.read() as session:
             row = repo.get_row(session, context, ident, all_projects=all_projects)
             self.policy.authorize("cluster:get", context, target(row))
@@ -248,7 +245,7 @@ class ClusterService:
                 session,
                 context,
                 ident,
-                all_projects=self.sees_all(context, "cluster:update_all_projects"),
+                all_projects=self.policy.sees_all(context, "cluster:update_all_projects"),
                 for_update=True,
             )
             self.policy.authorize("cluster:update", context, target(cluster))
@@ -302,7 +299,7 @@ class ClusterService:
                 session,
                 context,
                 ident,
-                all_projects=self.sees_all(context, "cluster:delete_all_projects"),
+                all_projects=self.policy.sees_all(context, "cluster:delete_all_projects"),
                 for_update=True,
             )
             self.policy.authorize("cluster:delete", context, target(cluster))
@@ -330,7 +327,7 @@ class ClusterService:
             self.policy.authorize("cluster:resize", context, target(cluster))
             nodegroup = self._nodegroup(session, cluster, nodegroup_ident)
             if nodegroup.role == MASTER:
-                self._check_master_resize(session, cluster, node_count)
+                self._check_master_resize(session, cluster, nodegroup.node_count, node_count)
             elif node_count < nodegroup.min_node_count or (
                 nodegroup.max_node_count is not None and node_count > nodegroup.max_node_count
             ):
@@ -367,7 +364,7 @@ class ClusterService:
         at a time. A default nodegroup upgrades the whole cluster: its template changes and
         both default nodegroups take the new image; another nodegroup may only catch up with
         the cluster's current template."""
-        all_projects = self.sees_all(context, "cluster:upgrade_all_projects")
+        all_projects = self.policy.sees_all(context, "cluster:upgrade_all_projects")
         with self.db.transaction() as session:
             found = repo.get_visible(session, context, ident, all_projects=all_projects)
             self.policy.authorize("cluster:upgrade", context, target(found))
@@ -455,12 +452,14 @@ class ClusterService:
             raise nodegroups_repo.not_found(DEFAULT_WORKER)
         return found
 
-    def _check_master_resize(self, session: Session, cluster: Cluster, node_count: int) -> None:
+    def _check_master_resize(self, session: Session, cluster: Cluster, current: int, node_count: int) -> None:
+        """The create rules (an odd number; more than one needs ``master_lb_enabled``), then the
+        driver's answer, which says why when it cannot."""
+        check_master_size(node_count)
+        if node_count > 1 and not cluster.master_lb_enabled:
+            raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         template = repo.template(session, cluster.cluster_template_id)
-        driver = (
-            self.drivers.serving(template.driver, template.coe, template.server_type) if template is not None else None
-        )
-        validate = getattr(driver, "validate_master_resize", None)
-        if validate is None:
-            raise InvalidInputError("Resizing the master nodegroup is not supported by this driver.")
-        validate(node_count)
+        if template is None:
+            raise InvalidInputError(f"The cluster template {cluster.cluster_template_id} no longer exists.")
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type)
+        driver.check_master_resize(current, node_count)

@@ -169,14 +169,14 @@ class NodeGroupService:
         self, context: RequestContext, cluster_ident: str, page: PageRequest, *, role: str | None = None
     ) -> tuple[Cluster, Sequence[NodeGroup]]:
         self.policy.authorize("nodegroup:get_all", context)
-        all_projects = self.clusters.sees_all(context, "nodegroup:get_all_all_projects")
+        all_projects = self.policy.sees_all(context, "nodegroup:get_all_all_projects")
         with self.db.transaction() as session:
             cluster = self._cluster(session, context, cluster_ident, all_projects=all_projects)
             return cluster, repo.list_page(session, cluster.uuid, page, role=role)
 
     def get(self, context: RequestContext, cluster_ident: str, ident: str) -> NodeGroupView:
         self.policy.authorize("nodegroup:get", context)
-        all_projects = self.clusters.sees_all(context, "nodegroup:get_one_all_projects")
+        all_projects = self.policy.sees_all(context, "nodegroup:get_one_all_projects")
         with self.db.transaction() as session:
             cluster = self._cluster(session, context, cluster_ident, all_projects=all_projects)
             return NodeGroupView(repo.get_in_cluster(session, cluster.uuid, ident), cluster.uuid, cluster.labels)

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from jeroboam.api.deps import JSON_OBJECT, base_url, json_response
+from jeroboam.api.errors import status_of
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION
+from jeroboam.errors import ServiceUnavailableError
 from jeroboam.services.wiring import Services
 
 router = APIRouter(tags=["versions"])
@@ -78,5 +80,5 @@ async def v1(request: Request) -> Response:
 def healthcheck(request: Request) -> Response:
     services: Services = request.app.state.services
     if not services.database_reachable():
-        return PlainTextResponse("database unavailable", status_code=503)
+        return PlainTextResponse("database unavailable", status_code=status_of(ServiceUnavailableError))
     return PlainTextResponse("OK")

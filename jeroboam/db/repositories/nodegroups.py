@@ -71,18 +71,6 @@ def for_cluster(session: Session, cluster_uuid: str) -> Sequence[NodeGroup]:
     return session.scalars(in_cluster(cluster_uuid).order_by(NodeGroup.id)).all()
 
 
-def for_clusters(session: Session, cluster_uuids: Iterable[str]) -> dict[str, list[NodeGroup]]:
-    """The nodegroups of many clusters in one query, by cluster uuid, oldest first."""
-    wanted = sorted(set(cluster_uuids))
-    grouped: dict[str, list[NodeGroup]] = defaultdict(list)
-    if not wanted:
-        return grouped
-    rows = session.scalars(select(NodeGroup).where(NodeGroup.cluster_id.in_(wanted)).order_by(NodeGroup.id))
-    for nodegroup in rows:
-        grouped[nodegroup.cluster_id].append(nodegroup)
-    return grouped
-
-
 _T = NodeGroup.__table__
 SHOWN_COLUMNS = (
     _T.c.cluster_id,

@@ -150,6 +150,16 @@ class Swarm:
         spec: Any = {"Availability": node.availability, "Role": "worker", "Labels": node.labels}
         self._call("demoting a manager", lambda: self.client.api.update_node(node.id, node.version, spec))
 
+    def wait_demoted(self, hostname: str, timeout: float) -> None:
+        """Until the swarm no longer counts ``hostname`` among its managers (bounded: retried later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            node = self.nodes().get(hostname)
+            if node is None or (node.role == "worker" and node.reachability is None):
+                return
+            time.sleep(0.2)
+        raise RetryableError(f"manager {hostname} was still in the raft membership after {timeout:.0f} s", 2)
+
     def forget(self, node_id: str) -> None:
         try:
             self.client.api.remove_node(node_id, force=True)
