@@ -302,7 +302,7 @@ def describe(tasks: Sequence[PendingTask]) -> str:
 
 def _minutes(delta: timedelta) -> str:
     seconds = delta.total_seconds()
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    return f"{round(seconds / 60, 1):g} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 # -- the decision --------------------------------------------------------------------------------
