@@ -5,6 +5,9 @@ a user's requests, and its operations are resumed by another conductor after a c
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -362,3 +365,59 @@ def test_bounds_that_cannot_hold_are_refused_at_create(
             MEMBER, {"cluster_template_id": scaled.template, "node_count": node_count, "labels": labels},
             template_missing_is_invalid=False,
         )  # fmt: skip
+
+
+CHILD = """
+from jeroboam.conductor.worker import Conductor
+from jeroboam.config import load_settings
+from jeroboam.rpc.notifications import NullNotifier
+from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
+from jeroboam.services.wiring import Services
+
+settings = load_settings()
+services = Services.build(settings, waker=NullWaker())
+conductor = Conductor(services.db, services.drivers, settings, notifier=NullNotifier(), wakeups=InProcessWaker(),
+                      host="doomed", keyring=services.keyring)
+assert conductor.autoscale() == 1
+while conductor.claim_and_start():
+    conductor.wait_idle()
+conductor.wait_idle()
+"""
+
+
+def test_a_conductor_process_killed_mid_scale_up_is_resumed(
+    scaled: Scaled, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A real process runs the autoscaler's decision and dies (``os._exit``) in the middle of the
+    workers phase, one new node saved; another conductor takes the operation over and ends it."""
+    settings = scaled.services.settings
+    uuid = scaled.create()
+    with scaled.services.db.transaction() as session:  # arranged: crash in the next workers phase
+        cluster = session.scalars(select(Cluster).where(Cluster.uuid == uuid)).one()
+        cluster.labels = {**cluster.labels, "sim_crash_phase": "workers"}
+        cluster.autoscale_at = scaled.clock() - timedelta(seconds=1)
+    scaled.sim.set_service(uuid, "web", replicas=6, cpu=0.5, memory_mib=400)  # 2 more nodes
+    env = {
+        **os.environ,
+        "JEROBOAM_DATA_DIR": str(settings.data_dir),
+        "JEROBOAM_DATABASE__CONNECTION": settings.database_url,
+        "JEROBOAM_SIM__STATE_DIR": str(settings.sim.state_dir),
+        "JEROBOAM_X509__KEY_ALGORITHM": "ec",
+        "JEROBOAM_AUTOSCALER__PENDING_GRACE": "0",
+        "JEROBOAM_CONDUCTOR__LEASE_SECONDS": "30",
+    }
+    child = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 137, child.stderr[-2000:]
+    row = scaled.row(uuid)
+    assert row.status == "UPDATE_IN_PROGRESS"
+    assert row.lease_owner is not None  # the dead conductor's
+    assert len(scaled.sim_workers(uuid)) == 2  # one of the two new nodes was made before the crash
+    scaled.clock.offset += timedelta(seconds=31)  # its lease lapses
+    scaled.converge()
+    row = scaled.row(uuid)
+    assert row.status == "UPDATE_COMPLETE"
+    assert row.status_reason == (
+        "autoscaler: 4 tasks of service web pending (insufficient resources); default-worker 1 → 3"
+    )
+    assert len(scaled.sim_workers(uuid)) == 3
+    assert [(op.user_id, op.state) for op in scaled.operations(uuid)][-1] == ("autoscaler", "succeeded")

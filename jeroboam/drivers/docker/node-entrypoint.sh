@@ -69,9 +69,17 @@ if [ -n "${NODE_MEMORY_MIB:-}" ]; then
         /proc/meminfo >/run/meminfo
     mount --bind /run/meminfo /proc/meminfo || say "could not advertise ${NODE_MEMORY_MIB} MiB of memory"
 fi
+# The CPUs are chosen by the hostname, so the nodes of an engine spread over its CPUs.
 pin=""
-if [ -n "${NODE_CPUS:-}" ] && [ "$NODE_CPUS" -lt "$(nproc)" ]; then
-    pin="taskset -c 0-$((NODE_CPUS - 1))"
+total=$(nproc)
+if [ -n "${NODE_CPUS:-}" ] && [ "$NODE_CPUS" -lt "$total" ]; then
+    start=$(hostname | od -An -tu1 | awk -v total="$total" '{ for (i = 1; i <= NF; i++) s += $i } END { print s % total }')
+    cpus="" i=0
+    while [ "$i" -lt "$NODE_CPUS" ]; do
+        cpus="${cpus:+$cpus,}$(((start + i) % total))"
+        i=$((i + 1))
+    done
+    pin="taskset -c $cpus"
 fi
 
 # 5. The engine. Arguments given to the container (its command) go to dockerd as well.
