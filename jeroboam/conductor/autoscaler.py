@@ -267,14 +267,13 @@ class Autoscaler:
             project_id=cluster.project_id, user_id=rules.REQUESTER, roles=frozenset({"admin"}),
             request_id=f"req-{uuidlib.uuid4()}", is_admin=True,
         )  # fmt: skip
-        request = {
-            "node_count": decision.to_count,
-            "previous_node_count": decision.from_count,
-            "nodes_to_remove": list(decision.nodes_to_remove),
-            "nodegroup": nodegroup.uuid,
-            "autoscaler": True,
-            "reason": decision.reason,
-        }
+        request = rules.AutoscalerResize(
+            node_count=decision.to_count,
+            previous_node_count=decision.from_count,
+            nodegroup=nodegroup.uuid,
+            nodes_to_remove=decision.nodes_to_remove,
+            reason=decision.reason,
+        )
         accept(session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid)
         nodegroup.node_count = decision.to_count
         mark(nodegroup, cluster.status)

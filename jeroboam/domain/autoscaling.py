@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jeroboam.domain.operations import Resize
 from jeroboam.errors import InvalidInputError
 
 ENABLED_LABEL = "auto_scaling_enabled"
@@ -233,6 +234,21 @@ class Plan:
     decision: Decision | None
     note: str | None  # for health_status_reason: pending work the autoscaler cannot help
     idle_since: dict[str, datetime]
+
+
+@dataclass(frozen=True)
+class AutoscalerResize(Resize):
+    """The resize operation of an autoscaler decision: a ``Resize`` that also records why."""
+
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "autoscaler": True, "reason": self.reason}
+
+    @staticmethod
+    def reason_of(raw: Mapping[str, Any] | None) -> str | None:
+        """The reason an operation's request records, if the autoscaler made it."""
+        return str(raw.get("reason") or "") or None if raw and raw.get("autoscaler") else None
 
 
 # -- placement constraints -----------------------------------------------------------------------
