@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jeroboam.conductor.outcomes import payload
-from jeroboam.conductor.phases import ClusterDrivers
+from jeroboam.conductor.phases import ClusterDrivers, PhaseFailedError
 from jeroboam.conductor.pki import ClusterPki
 from jeroboam.conductor.spec import build_spec
 from jeroboam.config import Settings
@@ -182,9 +182,10 @@ class Autoscaler:
     ) -> list[Group]:  # fmt: skip
         """The cluster's worker nodegroups with their bounds and flavors; default worker first."""
         try:
-            flavors: Mapping[str, Any] = getattr(self.drivers.get(driver_name), "flavors", {})
-        except Exception:
-            flavors = {}
+            driver = self.drivers.get(driver_name)
+        except PhaseFailedError as exc:
+            notes.append(f"not autoscaled: {exc.message}")
+            return []
         by_name = {ng.name: ng for ng in nodegroups}
         groups = []
         for ng_spec in sorted(spec.workers, key=lambda g: not by_name[g.name].is_default):
@@ -196,7 +197,7 @@ class Autoscaler:
             except JeroboamError as exc:
                 notes.append(f"nodegroup {ng.name} is not autoscaled: {exc}")
                 continue
-            flavor = flavors.get(ng_spec.flavor or "")
+            flavor = driver.flavor_of(ng_spec.flavor) if ng_spec.flavor else None
             capacity = Resources(float(flavor.vcpus), int(flavor.ram)) if flavor is not None else None
             node_labels = {**ng_spec.node_labels, rules.NODEGROUP_NODE_LABEL: ng.name}
             groups.append(Group(ng.name, ng.node_count, bounds, capacity, node_labels))

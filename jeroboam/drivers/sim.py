@@ -505,11 +505,10 @@ class SimDriver(CatalogDriver):
         if state is None:
             return Workload()
         services = state.services if state.services is not None else _services_label(spec.labels)
-        flavors = self.flavors
         unhealthy = frozenset(_first_worker_nodes(spec, state, self._lenient_faults(spec).unhealthy_nodes))
         slots: list[tuple[SimNode, autoscaling.Group, list[float]]] = []
         for ng in spec.workers:
-            flavor = flavors.get(ng.flavor or "")
+            flavor = self.flavor_of(ng.flavor) if ng.flavor else None
             labels = {**ng.node_labels, autoscaling.NODEGROUP_NODE_LABEL: ng.name}
             group = autoscaling.Group(ng.name, ng.node_count, autoscaling.Bounds(0, 0), None, labels)
             for node in state.nodes(ng.name):
