@@ -413,6 +413,7 @@ class Reconciler:
                 seen: NodeGroupObservation | None = observed["nodegroups"].get(ng.uuid)
                 if seen is not None:
                     ng.node_addresses = seen.addresses
+                    ng.nodes = [{"name": n.name, "address": n.address or ""} for n in seen.nodes]
                     (masters if ng.role == MASTER else workers).extend(seen.addresses)
             cluster.master_addresses, cluster.node_addresses = masters, workers
             conditions = list(cluster.conditions or [])

@@ -115,20 +115,20 @@ class CatalogDriver:
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         if resources.image_id not in self.images:
             raise InvalidInputError(
-                f"Image {resources.image_id} could not be found. "
-                f"Images of the {self.name} driver: {', '.join(sorted(self.images))}."
+                f"Image {resources.image_id} could not be found; "
+                f"images of the {self.name} driver: {', '.join(sorted(self.images))}."
             )
         for flavor in (resources.flavor_id, resources.master_flavor_id):
             if flavor is not None and flavor not in self.flavors:
                 raise InvalidInputError(
-                    f"Unable to find flavor {flavor}. "
-                    f"Flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
+                    f"Unable to find flavor {flavor}; "
+                    f"flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
                 )
         network = resources.external_network_id
         if network is not None and network not in self.external_networks:
             raise InvalidInputError(
-                f"External network {network} could not be found. "
-                f"External networks of the {self.name} driver: {', '.join(self.external_networks)}."
+                f"External network {network} could not be found; "
+                f"external networks of the {self.name} driver: {', '.join(self.external_networks)}."
             )
         if resources.volume_driver is not None and resources.volume_driver not in self.volume_drivers:
             raise InvalidInputError(

@@ -41,6 +41,7 @@ from jeroboam.errors import (
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
+from jeroboam.services import node_removal
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.operations import accept
 from jeroboam.services.quotas import QuotaService
@@ -587,7 +588,7 @@ class ClusterService:
             request = {
                 "node_count": node_count,
                 "previous_node_count": nodegroup.node_count,
-                "nodes_to_remove": list(nodes_to_remove),
+                "nodes_to_remove": node_removal.resolve(nodegroup.name, nodegroup.nodes or [], nodes_to_remove),
                 "nodegroup": nodegroup.uuid,
             }
             operation = accept(

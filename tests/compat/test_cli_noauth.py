@@ -199,6 +199,21 @@ def test_create_with_unknown_image_fails_with_our_message(run_cli: Cli) -> None:
     assert name not in run_cli("cluster", "template", "list").stdout
 
 
+def test_unknown_flavor_and_image_are_named_whole_with_the_valid_choices(run_cli: Cli) -> None:
+    flavor = failed(run_cli("cluster", "template", "create", *SWARM[:6], "--flavor", "m1.huge", unique("f")))
+    # The CLI prints the error's title: it once read "Unable to find flavor m1 (HTTP 400)".
+    assert (
+        "Unable to find flavor m1.huge; flavors of the docker driver: m1.medium, m1.small, m1.tiny (HTTP 400)"
+        in flavor.stderr
+    )
+    image = failed(
+        run_cli("cluster", "template", "create", *SWARM[:2], "--image", "ubuntu-22.04", *SWARM[4:6], unique("i"))
+    )
+    assert (
+        "Image ubuntu-22.04 could not be found; images of the docker driver: jeroboam-node (HTTP 400)" in image.stderr
+    )
+
+
 def test_create_with_unknown_coe_fails(run_cli: Cli) -> None:
     result = failed(run_cli("cluster", "template", "create", "--coe", "mesos", *SWARM[2:6], unique("m")))
     assert "HTTP 400" in result.stderr

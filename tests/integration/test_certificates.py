@@ -38,6 +38,7 @@ from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
 from jeroboam.services.wiring import Services
 from tests.conftest import Api, RunningServer, make_settings
 from tests.support.databases import database_or_skip
+from tests.support.errors import first_sentence
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 from tests.support.server import serve
 
@@ -50,7 +51,7 @@ WAIT = 60.0
 # -- helpers ---------------------------------------------------------------------------------------
 def detail(response: httpx.Response) -> str:
     error = response.json()["errors"][0]
-    assert error["title"] == error["detail"].split(".", 1)[0]
+    assert error["title"] == first_sentence(error["detail"])
     message: str = error["detail"]
     return message
 
