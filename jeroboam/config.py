@@ -108,7 +108,14 @@ class ClusterTemplateSettings(BaseModel):
 
 class DriversSettings(BaseModel):
     default_driver: str | None = Field(
-        None, description="Driver of a template that names none, when it supports the template's coe."
+        None,
+        description="Driver of a template that names none, when it supports the template's coe (may be the "
+        "simulation, sim, which is otherwise used only when a template names it).",
+    )
+    fallback_driver: str | None = Field(
+        None,
+        description="Driver of a template that names none when no real driver builds its coe (tests and "
+        'benchmarks set "sim"). Unset, such a template is refused with a 400 that says how to ask for sim.',
     )
     disabled_drivers: list[str] = Field([], description="Installed drivers that may not be used.")
 
@@ -236,6 +243,12 @@ class ConductorSettings(BaseModel):
     )
     unknown_error_retries: int = Field(
         3, ge=0, description="Times an unexpected driver error is retried before the operation fails."
+    )
+    unreachable_retry_window: float = Field(
+        300,
+        ge=0,
+        description="Seconds an operation keeps retrying while its infrastructure (a Docker engine) does not "
+        "answer at all; then it ends *_FAILED with the reason (a delete may then be forced: ?force=true).",
     )
 
 

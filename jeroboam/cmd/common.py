@@ -16,10 +16,13 @@ from sqlalchemy.exc import OperationalError
 from jeroboam.config import ConfigFileError, Settings, load_settings
 from jeroboam.db import migrate
 from jeroboam.db.session import Database
+from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.pki.secrets import Keyring, SecretsError, load_keyring
 from jeroboam.rpc.amqp import AmqpNotifier
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 from jeroboam.services.certificates import check_stored_secrets
+
+log = logging.getLogger(__name__)
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -126,3 +129,11 @@ def check_schema(db: Database) -> None:
             f"the database schema is at revision {current or 'none'} but this version needs {head}; "
             "run 'jeroboam-manage db upgrade' first"
         )
+
+
+def warn_about_drivers(drivers: DriverRegistry) -> None:
+    """Say at start what a driver already knows will fail (a configured engine that does not answer)."""
+    for name in drivers.names():
+        check = getattr(drivers.get(name), "startup_warnings", None)
+        for warning in check() if check else ():
+            log.warning("%s", warning)

@@ -15,6 +15,7 @@ from jeroboam.cmd.common import (
     secrets_keyring,
     settings_from,
     setup_logging,
+    warn_about_drivers,
 )
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
@@ -47,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         wakeups = InProcessWaker()  # nobody wakes it: it polls every conductor.poll_interval
     notifier = broker_notifier(settings, f"jeroboam-conductor.{settings.service.host}")
-    conductor = Conductor(
-        db, DriverRegistry.from_entry_points(settings), settings, notifier=notifier, wakeups=wakeups, keyring=keyring
-    )
+    drivers = DriverRegistry.from_entry_points(settings)
+    warn_about_drivers(drivers)
+    conductor = Conductor(db, drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring)
     conductor.start()
     stop.wait()
     conductor.stop()

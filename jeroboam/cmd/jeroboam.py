@@ -21,6 +21,7 @@ from jeroboam.cmd.common import (
     serve_workers,
     settings_from,
     setup_logging,
+    warn_about_drivers,
     worker_settings,
 )
 from jeroboam.conductor.worker import Conductor
@@ -97,6 +98,7 @@ def up(args: argparse.Namespace) -> int:
         print(f"{settings.api.workers} API worker processes; the conductor runs in this one.", flush=True)
     if mixing:
         print(mixing, flush=True)
+    warn_about_drivers(services.drivers)
     try:
         if settings.api.workers > 1:
             # SQLite in WAL mode serves every worker process.

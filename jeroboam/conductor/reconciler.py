@@ -35,7 +35,7 @@ from jeroboam.domain.specs import (
     canonical_coe,
 )
 from jeroboam.domain.states import Action, Health, Status
-from jeroboam.drivers.base import ClusterDriver, PermanentError, RetryableError
+from jeroboam.drivers.base import ClusterDriver, PermanentError, RetryableError, UnreachableError
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import JeroboamError
 from jeroboam.pki.secrets import Keyring
@@ -84,6 +84,7 @@ class Work:
     actions: list[Action]
     deleting_nodegroups: list[str] = field(default_factory=list)
     autoheal: bool = False
+    force_delete: bool = False  # DELETE ...?force=true: forget the cluster if its driver cannot delete it
 
 
 def _taints(raw: list[dict[str, Any]]) -> tuple[Taint, ...]:
@@ -179,6 +180,9 @@ class Reconciler:
         self.clock = clock
         self.pki = ClusterPki(db, settings, keyring, clock=clock)
         self._cluster_drivers: dict[str, ClusterDriver] = {}
+        # Since when each cluster's infrastructure has not answered at all (this process's view: a
+        # conductor that takes the cluster over starts the window again).
+        self._unreachable_since: dict[str, datetime] = {}
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, claim: Claim) -> None:
@@ -249,6 +253,7 @@ class Reconciler:
                 actions=[Action(op.action) for op in operations],
                 deleting_nodegroups=[ng.name for ng in nodegroups if ng.status == Status.DELETE_IN_PROGRESS],
                 autoheal=str((cluster.labels or {}).get("auto_healing_enabled", "")).lower() == "true",
+                force_delete=any(op.action == Action.DELETE and (op.request or {}).get("force") for op in operations),
             )
 
     def _driver(self, work: Work) -> ClusterDriver:
@@ -271,8 +276,10 @@ class Reconciler:
                 raise PhaseFailedError(self._current_phase(work), self._timeout_message(work))
             driver = self._driver(work)
             if work.status == Status.DELETE_IN_PROGRESS:
-                self._phase(work, "delete", lambda: driver.delete_cluster(work.spec))
-                self._deleted(work)
+                left = self._forced_delete(work, driver) if work.force_delete else None
+                if left is None:
+                    self._phase(work, "delete", lambda: driver.delete_cluster(work.spec))
+                self._deleted(work, left)
                 return
             observed = self._run_phases(work, driver)
         except PhaseRetryError as retry:
@@ -313,8 +320,11 @@ class Reconciler:
             raise PhaseFailedError(phase, self._timeout_message(work, phase))
         self._record_phase(work, phase)
         try:
-            return call()
+            result = call()
+        except UnreachableError as exc:
+            raise self._unreachable(work, phase, exc) from exc
         except RetryableError as exc:
+            self._unreachable_since.pop(work.spec.uuid, None)
             raise PhaseRetryError(phase, str(exc), exc.delay) from exc
         except PermanentError as exc:
             raise PhaseFailedError(phase, str(exc)) from exc
@@ -328,6 +338,42 @@ class Reconciler:
                     f"the {work.driver_name} driver failed unexpectedly ({type(exc).__name__}); see the conductor log",
                 ) from exc
             raise PhaseRetryError(phase, f"unexpected {type(exc).__name__}", UNKNOWN_ERROR_DELAY) from exc
+        self._unreachable_since.pop(work.spec.uuid, None)
+        return result
+
+    def _unreachable(self, work: Work, phase: str, exc: UnreachableError) -> PhaseRetryError | PhaseFailedError:
+        """Retry while the infrastructure has been silent for less than the window, then fail: an
+        engine that is not there must not hold an operation until its deadline."""
+        now = self.clock()
+        since = self._unreachable_since.setdefault(work.spec.uuid, now)
+        silent = (now - since).total_seconds()
+        window = self.settings.conductor.unreachable_retry_window
+        if silent < window:
+            return PhaseRetryError(phase, str(exc), min(exc.delay, max(window - silent, 0.1)))
+        self._unreachable_since.pop(work.spec.uuid, None)
+        then = (
+            f"delete it with force (DELETE /v1/clusters/{work.spec.uuid}?force=true) to forget it"
+            if work.status == Status.DELETE_IN_PROGRESS
+            else "retry once it answers, or delete the cluster"
+        )
+        return PhaseFailedError(
+            phase,
+            f"{str(exc).rstrip('.')}; no answer for {silent:.0f} s ([conductor] unreachable_retry_window = "
+            f"{window:g}): {then}",
+        )
+
+    def _forced_delete(self, work: Work, driver: ClusterDriver) -> str | None:
+        """A forced delete: try the driver once; when it cannot delete, forget the cluster anyway and
+        return what may be left behind, and where (None: the driver deleted everything)."""
+        try:
+            driver.delete_cluster(work.spec)
+            return None
+        except Exception as exc:  # whatever the driver says, the owner asked to forget the cluster
+            describe = getattr(driver, "leftovers", None)
+            where = describe(work.spec) if describe else f"whatever the {work.driver_name} driver made for it"
+            left = f"Forced delete: the {work.driver_name} driver could not delete ({exc}); left behind may be {where}."
+            log.warning("cluster %s: %s", work.spec.uuid, left)
+            return left
 
     def _record_phase(self, work: Work, phase: str) -> None:
         lease = timedelta(seconds=self.settings.conductor.lease_seconds)
@@ -372,13 +418,13 @@ class Reconciler:
             for operation in repo.open_operations(session, cluster):
                 operation.attempts += 1
                 operation.reason = f"retrying phase {retry.phase}: {retry.message}"
-            cluster.status_reason = f"Waiting to retry phase {retry.phase}: {retry.message}"
+            cluster.status_reason = self._simulated(work, f"Waiting to retry phase {retry.phase}: {retry.message}")
             cluster.next_check_at = now + timedelta(seconds=retry.delay)
             repo.release(cluster)
 
     def _fail(self, work: Work, failure: PhaseFailedError) -> None:
         verb = {Status.CREATE_IN_PROGRESS: "Create", Status.DELETE_IN_PROGRESS: "Delete"}.get(work.status, "Update")
-        reason = f"{verb} failed in phase {failure.phase}: {failure.message}"
+        reason = self._simulated(work, f"{verb} failed in phase {failure.phase}: {failure.message}")
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             if self._outdated(cluster, work):
@@ -433,17 +479,18 @@ class Reconciler:
                 return
             cluster.observed_generation = work.generation
             operations = list(repo.open_operations(session, cluster))
-            self._finish(session, cluster, operations, nodegroups, work.status, True, None)
+            self._finish(session, cluster, operations, nodegroups, work.status, True, self._simulated(work, None))
         self._notify(work, "end", None)
 
-    def _deleted(self, work: Work) -> None:
+    def _deleted(self, work: Work, left: str | None = None) -> None:
+        """The cluster is gone; ``left`` (a forced delete's leftovers) stays on its operation rows."""
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             for operation in repo.open_operations(session, cluster):
-                self._close(operation, "succeeded", now)
+                self._close(operation, "succeeded", now, left)
             repo.delete_cluster_rows(session, cluster)
-        self._notify(work, "end", None)
+        self._notify(work, "end", left)
 
     def _finish(
         self,
@@ -471,6 +518,17 @@ class Reconciler:
         interval = self.settings.conductor.health_polling_interval
         cluster.next_check_at = now + timedelta(seconds=interval) if interval >= 0 else None
         repo.release(cluster)
+
+    def _simulated(self, work: Work, reason: str | None) -> str | None:
+        """``reason``, saying so when the cluster is a simulation (nothing real was built)."""
+        try:
+            simulated = bool(getattr(self.drivers.get(work.driver_name), "simulated", False))
+        except JeroboamError:  # a driver no longer installed: its own failure says so
+            simulated = False
+        if not simulated:
+            return reason
+        note = f"Simulated by the {work.driver_name} driver: nothing real was built"
+        return f"{reason} ({note})." if reason else f"{note}."
 
     @staticmethod
     def _close(operation: Operation, state: str, now: datetime, reason: str | None = None) -> None:

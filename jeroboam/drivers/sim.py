@@ -370,6 +370,9 @@ class SimDriver(CatalogDriver):
     """SIMULATED clusters: lifecycle calls update a state file; nothing real is built or contacted."""
 
     name = "sim"
+    # Chosen only when a template names it or the operator configured it (drivers/registry.py); the
+    # conductor says so in every status_reason of its clusters.
+    simulated = True
     provides = (
         Provides("vm", "kubernetes"),
         Provides("bm", "kubernetes"),

@@ -43,7 +43,7 @@ from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
 from jeroboam.services import node_removal
 from jeroboam.services.cluster_templates import ClusterTemplateService
-from jeroboam.services.operations import accept
+from jeroboam.services.operations import accept, force_running_delete
 from jeroboam.services.quotas import QuotaService
 
 log = logging.getLogger(__name__)
@@ -541,8 +541,10 @@ class ClusterService:
         return cluster
 
     # -- delete ----------------------------------------------------------------------------
-    def delete(self, context: RequestContext, ident: str) -> Cluster:
-        """From any state. A cluster already being deleted is left as it is (same answer)."""
+    def delete(self, context: RequestContext, ident: str, *, force: bool = False) -> Cluster:
+        """From any state. A cluster already being deleted is left as it is (same answer), unless
+        ``force`` asks to forget it even if its driver cannot delete it (operations record what
+        may be left behind)."""
         operation = None
         with self.db.transaction() as session:
             cluster = repo.get_visible(
@@ -553,8 +555,13 @@ class ClusterService:
                 for_update=True,
             )
             self.policy.authorize("cluster:delete", context, target(cluster))
-            if cluster.status != Status.DELETE_IN_PROGRESS:
-                operation = accept(session, self.settings, context, cluster, Action.DELETE, {"uuid": cluster.uuid})
+            if force:
+                self.policy.authorize("cluster:delete_force", context, target(cluster))
+            if cluster.status == Status.DELETE_IN_PROGRESS and force:
+                force_running_delete(session, cluster)
+            elif cluster.status != Status.DELETE_IN_PROGRESS:
+                request = {"uuid": cluster.uuid, **({"force": True} if force else {})}
+                operation = accept(session, self.settings, context, cluster, Action.DELETE, request)
                 for nodegroup in nodegroups_repo.for_cluster(session, cluster.uuid):
                     mark(nodegroup, Status.DELETE_IN_PROGRESS)
                 session.flush()

@@ -251,6 +251,7 @@ def test_cluster_show_until_complete_and_healthy(
     assert body["flavor_id"] == "m1.small"
     assert body["master_flavor_id"] == "m1.small"
     assert body["faults"] in (None, {}, "")  # only a failed cluster has faults
+    assert body["status_reason"] == "Simulated by the sim driver: nothing real was built."
     healthy = wait_healthy(run_cli, name)
     reason = healthy["health_status_reason"]
     assert reason["api"] == "ok"

@@ -111,6 +111,17 @@ def test_template_create_kubernetes_on_sim(run_cli: Cli) -> None:
     assert template["network_driver"] == "flannel"
 
 
+def test_template_create_kubernetes_without_a_driver_is_refused(run_cli: Cli) -> None:
+    name = unique("k8s")
+    args = ("--coe", "kubernetes", "--image", "fedora-coreos", "--external-network", "public", "--flavor", "m1.small")
+    # It once became a simulated template without a word, and its clusters CREATE_COMPLETE and HEALTHY.
+    refused = failed(run_cli("cluster", "template", "create", *args, name))
+    assert "No driver here builds real kubernetes clusters on server type vm" in refused.stderr
+    assert "create the template with --driver sim for a simulation" in refused.stderr
+    assert "(HTTP 400)" in refused.stderr
+    assert name not in run_cli("cluster", "template", "list").stdout
+
+
 def test_template_list(run_cli: Cli) -> None:
     first, second = unique("list"), unique("list")
     created = {create_template(run_cli, first, "--tags", "blue")["uuid"], create_template(run_cli, second)["uuid"]}

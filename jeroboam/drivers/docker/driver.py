@@ -40,7 +40,7 @@ from jeroboam.domain.specs import (
 )
 from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
 from jeroboam.drivers.docker import labels
-from jeroboam.drivers.docker.client import ENGINE_ERRORS, manager_client
+from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
 from jeroboam.drivers.docker.image import ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
@@ -53,6 +53,7 @@ R = TypeVar("R")
 PARALLEL_NODES = 4
 NODEGROUP_LABEL = "jeroboam.nodegroup"
 DELETE_PASSES = 5
+STARTUP_PING_TIMEOUT = 3  # seconds
 
 
 def _parallel(items: Sequence[T], call: Callable[[T], R]) -> list[R]:
@@ -160,6 +161,32 @@ class DockerDriver(CatalogDriver):
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         self._forget_clients(spec.uuid)
+
+    def startup_warnings(self) -> list[str]:
+        """One line per configured engine that does not answer now (asked once at start, so the
+        operator learns it before a user's first create does)."""
+        warnings = []
+        for engine in self.placement.engines:
+            try:
+                client = engine_client(engine.settings)
+                client.api.timeout = STARTUP_PING_TIMEOUT
+                client.ping()
+                client.close()
+            except ENGINE_ERRORS as exc:
+                warnings.append(
+                    f"Docker engine {engine.name} ({engine.settings.url}) does not answer ({type(exc).__name__}): "
+                    f"clusters placed there fail after [conductor] unreachable_retry_window; start it "
+                    f"(scripts/ensure-docker) or remove it from [docker] engines."
+                )
+        return warnings
+
+    def leftovers(self, spec: ClusterSpec) -> str:
+        """What a forced delete may leave, and where: every object carries the cluster's label."""
+        engines = ", ".join(f"{e.name} ({e.settings.url})" for e in self.placement.engines)
+        return (
+            f"containers, volumes and the network {labels.network_name(spec.uuid)} labelled "
+            f"{labels.CLUSTER}={spec.uuid} on Docker engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
+        )
 
     @staticmethod
     def _delete_from(engine: Engine, cluster_uuid: str) -> None:

@@ -25,7 +25,7 @@ from docker.models.networks import Network
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
-from jeroboam.drivers.base import RetryableError
+from jeroboam.drivers.base import RetryableError, UnreachableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
 
@@ -42,7 +42,7 @@ def unreachable(engine: DockerEngineSettings, exc: Exception) -> RetryableError:
     """The retryable error of a failed engine call: refused (the engine answered) or unreachable."""
     if isinstance(exc, APIError):
         return RetryableError(f"Docker engine {engine.name} refused a request: {exc}", 2)
-    return RetryableError(
+    return UnreachableError(
         f"No Docker engine answers at {engine.url} (engine {engine.name}): {exc}. "
         "Install docker.io and start dockerd (scripts/ensure-docker does both as root).",
         10,
