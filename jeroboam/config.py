@@ -87,6 +87,12 @@ class QuotaSettings(BaseModel):
     max_clusters_per_project: int = Field(
         20, ge=0, description="Clusters a project may own when no quota row says otherwise."
     )
+    max_nodes_per_project: int = Field(
+        -1,
+        ge=-1,
+        description="Nodes (masters and workers of every nodegroup) a project may have; -1: no limit. "
+        "A create or resize beyond it is refused (403, as the cluster quota).",
+    )
 
 
 class ClusterTemplateSettings(BaseModel):
@@ -170,6 +176,18 @@ class DockerDriverSettings(BaseModel):
         "172.28.0.0/14", description="Addresses of cluster networks; each cluster takes one free subnet of it."
     )
     subnet_prefix: int = Field(24, ge=16, le=26, description="Prefix length of each cluster's subnet.")
+    max_parallel_node_creates: int = Field(
+        4, ge=1, description="Nodes the conductor creates at once on one engine, over every cluster."
+    )
+    cpu_allocation_ratio: float = Field(
+        16.0,
+        gt=0,
+        description="Flavor vCPUs an engine may host per CPU it has (idle nodes use little CPU); a create or "
+        "resize that does not fit with what is already placed is refused with a 400.",
+    )
+    ram_allocation_ratio: float = Field(
+        1.5, gt=0, description="Flavor memory an engine may host per byte it has (as cpu_allocation_ratio)."
+    )
     api_ports: tuple[int, int] = Field(
         (23760, 24759), description="Range of ports the managers' TLS Docker API is published on (inclusive)."
     )

@@ -202,6 +202,14 @@ class Reconciler:
         except SupersededError:
             log.info("cluster %s: a delete superseded the running operation", claim.cluster_id)
 
+    def cancel(self, cluster_id: str) -> None:
+        """A delete superseded the work running on ``cluster_id``: drivers that can stop a call in
+        flight (the docker driver's node creation) stop it."""
+        for driver in list(self._cluster_drivers.values()):
+            stop = getattr(driver, "cancel", None)
+            if stop is not None:
+                stop(cluster_id)
+
     def _undo_late_call(self, work: Work) -> None:
         """This pass's lease lapsed during a driver call (stuck past its deadline, or superseded by
         a delete) and a delete took over: the call may have built something after that delete ran,

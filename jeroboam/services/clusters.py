@@ -25,7 +25,7 @@ from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
-from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
+from jeroboam.domain.specs import MASTER, WORKER, NodeDemand, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
 from jeroboam.drivers.base import Driver
@@ -41,7 +41,7 @@ from jeroboam.errors import (
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
-from jeroboam.services import node_removal
+from jeroboam.services import capacity, node_removal
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.operations import accept, force_running_delete
 from jeroboam.services.quotas import QuotaService
@@ -413,6 +413,8 @@ class ClusterService:
         min_node_count = label_count(labels, "min_node_count") or 0
         node_count = int(values.get("node_count", 1))
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
+        demand = ((master_flavor_id, master_count), (flavor_id, node_count))
+        capacity.check_driver_capacity(driver, NodeDemand(project_id, None, demand, node_count))
 
         with self.db.transaction() as session:
             # First, before any read (MySQL's snapshot starts at the first read): concurrent
@@ -421,6 +423,7 @@ class ClusterService:
             if not repo.template_exists(session, template.uuid):  # deleted since it was looked up
                 raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
             self._room(session, project_id).check()
+            capacity.check_node_quota(session, self.settings, project_id, master_count + node_count)
             # A uuid we made cannot be taken (and the insert's unique index would say so).
             if values.get("uuid") and repo.exists(session, uuid):
                 raise ConflictError(f"A cluster with UUID {uuid} already exists.")
@@ -524,6 +527,7 @@ class ClusterService:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
                 desired = 1 if desired is None else int(desired)
+                self._check_growth(session, cluster, worker, desired)
                 request = {
                     "node_count": desired,
                     "previous_node_count": worker.node_count,
@@ -592,6 +596,7 @@ class ClusterService:
                     f"Resizing {nodegroup.name} outside the allowed range: "
                     f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
                 )
+            self._check_growth(session, cluster, nodegroup, node_count)
             request = {
                 "node_count": node_count,
                 "previous_node_count": nodegroup.node_count,
@@ -694,6 +699,11 @@ class ClusterService:
         if found is None:
             raise nodegroups_repo.not_found(DEFAULT_WORKER)
         return found
+
+    def _check_growth(self, session: Session, cluster: Cluster, nodegroup: NodeGroup, node_count: int) -> None:
+        template = repo.template(session, cluster.cluster_template_id)
+        driver = self.driver_for(template) if template is not None else None
+        capacity.check_growth(session, self.settings, driver, cluster, nodegroup, node_count, template)
 
     def _check_master_resize(self, session: Session, cluster: Cluster, node_count: int) -> None:
         template = repo.template(session, cluster.cluster_template_id)

@@ -32,6 +32,7 @@ from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
     ImageInfo,
+    NodeDemand,
     NodeGroupObservation,
     NodeGroupSpec,
     NodeObservation,
@@ -43,7 +44,7 @@ from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
 from jeroboam.drivers.docker.image import ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
-from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
+from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
 from jeroboam.errors import InvalidInputError
 
@@ -82,6 +83,13 @@ class DockerDriver(CatalogDriver):
         cache = settings.docker.cache_dir or settings.data_dir / "docker-cache"
         self.nodes = Nodes(settings.docker, dict(settings.docker.flavors), Path(cache))
         self._images: dict[str, str] = {}
+        # Node creations in flight per engine, bounded over every cluster ([docker]
+        # max_parallel_node_creates), and clusters whose creation a delete stopped.
+        self._create_slots = {
+            e.name: threading.BoundedSemaphore(settings.docker.max_parallel_node_creates)
+            for e in settings.docker.engines
+        }
+        self._cancelled: set[str] = set()
         self._clients: OrderedDict[tuple[str, ...], docker.DockerClient] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -95,6 +103,18 @@ class DockerDriver(CatalogDriver):
                 'or have the operator set node_storage = "tmpfs" (sized, in memory).'
             )
         return info
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """Refuse what cannot fit: workers beyond the cluster subnet's addresses, and flavors beyond
+        what the engine can host with what is already placed on it (engines that do not answer
+        are not counted; the conductor reports them)."""
+        room = worker_addresses(self.settings.subnet_prefix)
+        if demand.workers > room:
+            raise InvalidInputError(
+                f"A cluster holds at most {room} worker nodes (its /{self.settings.subnet_prefix} subnet, "
+                f"[docker] subnet_prefix); {demand.workers} were asked for."
+            )
+        self.placement.check_room(demand, self.flavors)
 
     # -- phases ---------------------------------------------------------------------------------
     def ensure_infrastructure(self, spec: ClusterSpec) -> None:
@@ -149,6 +169,11 @@ class DockerDriver(CatalogDriver):
             raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
         return self._address(home, manager)
 
+    def cancel(self, cluster_uuid: str) -> None:
+        """Stop making nodes for the cluster (a delete superseded its create or resize); its delete
+        clears the mark."""
+        self._cancelled.add(cluster_uuid)
+
     def delete_cluster(self, spec: ClusterSpec) -> None:
         for engine in self.placement.engines:
             if _absent_local_engine(engine):
@@ -161,6 +186,7 @@ class DockerDriver(CatalogDriver):
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         self._forget_clients(spec.uuid)
+        self._cancelled.discard(spec.uuid)
 
     def startup_warnings(self) -> list[str]:
         """One line per configured engine that does not answer now (asked once at start, so the
@@ -372,10 +398,13 @@ class DockerDriver(CatalogDriver):
         made: list[Node] = []
 
         def one(index: int) -> None:
-            node = self.nodes.create(home, spec, group, index, image)
-            self.nodes.wait_ready(node)
-            self.nodes.preload(home, node)
-            made.append(node)
+            with self._create_slots.get(home.engine.name, contextlib.nullcontext()):
+                if spec.uuid in self._cancelled:
+                    raise RetryableError("a delete stopped the creation of nodes", 0.1)
+                node = self.nodes.create(home, spec, group, index, image)
+                self.nodes.wait_ready(node)
+                self.nodes.preload(home, node)
+                made.append(node)
 
         _parallel(list(indices), one)
         return made
