@@ -42,7 +42,7 @@ from jeroboam.domain.specs import (
 from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
-from jeroboam.drivers.docker.image import ImageBuildError, node_image
+from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
@@ -146,7 +146,7 @@ class DockerDriver(CatalogDriver):
 
     def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:
         home = self._home(spec)
-        image = self._node_image(home.engine)
+        image = self._cluster_image(home, spec) or self._node_image(home.engine)
         if nodegroup.is_master:
             self._ensure_managers(home, spec, nodegroup, image)
         else:
@@ -481,6 +481,21 @@ class DockerDriver(CatalogDriver):
         if home is None:
             raise RetryableError("the cluster has no network yet (the infrastructure phase runs first)", 1)
         return home
+
+    def _cluster_image(self, home: Home, spec: ClusterSpec) -> str | None:
+        """The node image the cluster's nodes of its current template run, while the engine has it: a
+        replaced or added node takes that one, so a cluster never runs mixed images because the host's
+        packages changed; an upgrade (a new template) moves it to the host's current image."""
+        for node in self.nodes.list(home, spec.uuid):
+            ref = str((node.container.attrs.get("Config") or {}).get("Image") or "")
+            if node.template != spec.template_id or not ref.startswith(f"{NODE_IMAGE_REPOSITORY}:"):
+                continue
+            try:
+                home.engine.client.images.get(ref)
+            except NotFound:
+                continue
+            return ref
+        return None
 
     def _node_image(self, engine: Engine) -> str:
         tag = self._images.get(engine.name)

@@ -556,3 +556,29 @@ class _TarWriter:
         else:
             info.type = tarfile.DIRTYPE
             tar.addfile(info)
+
+
+# -- pruning -------------------------------------------------------------------------------------------
+
+
+def prune_node_images(client: docker.DockerClient, repository: str = NODE_IMAGE_REPOSITORY) -> list[str]:
+    """Remove the tags of ``repository`` no container (running or not) was made from, but the
+    current node image's: a cluster keeps its image until it is upgraded, so older images stay as
+    long as a node uses them. Returns the removed tags."""
+    used = {str(c.get("ImageID") or "") for c in client.api.containers(all=True)}
+    current = None
+    if repository == NODE_IMAGE_REPOSITORY:
+        with contextlib.suppress(ImageBuildError):
+            recipe = _node_recipe()
+            current = _existing_tag(client, recipe, recipe.inputs_key())
+    removed = []
+    for image in cast(list[dict[str, Any]], client.api.images(name=repository)):
+        if str(image.get("Id")) in used:
+            continue
+        for tag in image.get("RepoTags") or []:
+            if tag == current or not str(tag).startswith(f"{repository}:"):
+                continue
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.api.remove_image(tag)  # the tag; the image goes with its last tag
+                removed.append(str(tag))
+    return removed
