@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import tarfile
 import time
 import uuid
@@ -337,3 +339,22 @@ def test_prune_removes_node_images_no_node_uses(docker_client: docker.DockerClie
         container.remove(force=True)
         for leftover in docker_client.images.list(name=repository):
             docker_client.images.remove(leftover.id, force=True)
+
+
+def test_the_node_image_identity_follows_package_versions_not_file_times(tmp_path: Path) -> None:
+    dockerd = image._which("dockerd")
+    assert dockerd is not None
+    version = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "docker.io"], capture_output=True, text=True, check=True
+    ).stdout
+    assert image._packages_of([str(dockerd)]) == {str(dockerd): f"docker.io={version}"}
+    # A file's new modification time (a package reinstalled, a backup restored) is not a new image...
+    copy = tmp_path / "dockerd"
+    copy.write_bytes(b"stand-in")
+    entry = image._Entry("usr/sbin/dockerd", source=copy)
+    packaged = {str(copy): "docker.io=1.0"}
+    before = entry.identity(packaged)
+    os.utime(copy, ns=(1, 1))
+    assert entry.identity(packaged) == before
+    # ...a new package version is.
+    assert entry.identity({str(copy): "docker.io=1.1"}) != before
