@@ -6,6 +6,7 @@ import logging
 from importlib.metadata import entry_points
 
 from jeroboam.config import Settings
+from jeroboam.domain.specs import canonical_coe
 from jeroboam.drivers.base import Driver
 from jeroboam.errors import InvalidInputError
 
@@ -42,6 +43,13 @@ class DriverRegistry:
         except KeyError:
             raise InvalidInputError(f"Cluster driver ({name}) not supported.") from None
 
+    def serving(self, driver: str | None, coe: str, server_type: str) -> Driver:
+        """The driver of a stored template: the one it names, else the one chosen for its coe on
+        its server type (``select``)."""
+        if driver:
+            return self.get(driver)
+        return self.select(canonical_coe(coe), server_type, None)
+
     def supporting(self, coe: str, server_type: str) -> list[str]:
         return [
             name
@@ -68,7 +76,7 @@ class DriverRegistry:
             raise InvalidInputError(f"Cluster type ({server_type}, {coe}) not supported.")
         if self._default in candidates:
             return self._drivers[self._default]
-        real = [name for name in candidates if not getattr(self._drivers[name], "simulated", False)]
+        real = [name for name in candidates if not self._drivers[name].simulated]
         if real:
             return self._drivers[real[0]]
         if self._fallback in candidates:

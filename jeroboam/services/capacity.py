@@ -4,14 +4,21 @@ thousands of nodes that take the service down."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy.orm import Session
 
 from jeroboam.config import Settings
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.domain.specs import MASTER, NodeDemand
-from jeroboam.drivers.base import Driver
 from jeroboam.errors import QuotaExceededError
+
+
+class Capacity(Protocol):
+    """The part of a driver these checks ask (``drivers.base.Driver.check_capacity``)."""
+
+    def check_capacity(self, demand: NodeDemand) -> None: ...
 
 
 def check_node_quota(session: Session, settings: Settings, project_id: str, added: int) -> None:
@@ -26,17 +33,16 @@ def check_node_quota(session: Session, settings: Settings, project_id: str, adde
         )
 
 
-def check_driver_capacity(driver: Driver, demand: NodeDemand) -> None:
-    """The driver's own limits (InvalidInputError naming them), for drivers that have any."""
-    check = getattr(driver, "check_capacity", None)
-    if check is not None and any(count > 0 for _, count in demand.added):
-        check(demand)
+def check_driver_capacity(driver: Capacity, demand: NodeDemand) -> None:
+    """The driver's own limits (InvalidInputError naming them)."""
+    if any(count > 0 for _, count in demand.added):
+        driver.check_capacity(demand)
 
 
 def check_growth(
     session: Session,
     settings: Settings,
-    driver: Driver | None,
+    driver: Capacity | None,
     cluster: Cluster,
     nodegroup: NodeGroup,
     node_count: int,

@@ -39,6 +39,9 @@ class Services:
     keyring: Keyring
     certificates: CertificateService
 
+    def database_reachable(self) -> bool:
+        return self.db.reachable()
+
     @classmethod
     def build(
         cls,
