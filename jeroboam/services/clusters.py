@@ -22,6 +22,7 @@ from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.operations import NodeCountUpdate, Resize, Upgrade
 from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, WORKER, NodeDemand, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
@@ -48,6 +49,7 @@ from jeroboam.services.cluster_rules import (
     check_not_deleting,
     cluster_labels,
     default_nodegroup,
+    default_nodegroup_of,
     label_count,
     mark,
     target,
@@ -194,28 +196,7 @@ class ClusterService:
                 (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
-                session.add(
-                    NodeGroup(
-                        uuid=new_uuid(),
-                        name=name,
-                        cluster_id=cluster.uuid,
-                        project_id=project_id,
-                        docker_volume_size=docker_volume_size,
-                        labels=dict(labels),
-                        flavor_id=flavor,
-                        image_id=template.image_id,
-                        node_addresses=[],
-                        node_count=count,
-                        role=role,
-                        min_node_count=minimum,
-                        max_node_count=None,
-                        is_default=True,
-                        status=Status.CREATE_IN_PROGRESS,
-                        node_labels={},
-                        node_taints=[],
-                        generation=1,
-                    )
-                )
+                session.add(default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id))
             session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
@@ -265,12 +246,7 @@ class ClusterService:
                 desired = patch.changes.get("node_count", worker.node_count)
                 desired = 1 if desired is None else int(desired)
                 self._check_growth(session, cluster, worker, desired)
-                request = {
-                    "node_count": desired,
-                    "previous_node_count": worker.node_count,
-                    "nodegroup": worker.uuid,
-                    "rollback": rollback,
-                }
+                request = NodeCountUpdate(desired, worker.node_count, worker.uuid, rollback=rollback)
                 operation = accept(
                     session, self.settings, context, cluster, Action.UPDATE, request, nodegroup_id=worker.uuid
                 )
@@ -334,12 +310,8 @@ class ClusterService:
                     f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
                 )
             self._check_growth(session, cluster, nodegroup, node_count)
-            request = {
-                "node_count": node_count,
-                "previous_node_count": nodegroup.node_count,
-                "nodes_to_remove": node_removal.resolve(nodegroup.name, nodegroup.nodes or [], nodes_to_remove),
-                "nodegroup": nodegroup.uuid,
-            }
+            removal = node_removal.resolve(nodegroup.name, nodegroup.nodes or [], nodes_to_remove)
+            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(removal))
             operation = accept(
                 session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid
             )
@@ -385,13 +357,13 @@ class ClusterService:
                     raise ConflictError(
                         f"{invalid}its driver {template.driver} differs from the cluster's ({current.driver})."
                     )
-            request = {
-                "cluster_template_id": template.uuid,
-                "previous_cluster_template_id": cluster.cluster_template_id,
-                "image_id": template.image_id,
-                "max_batch_size": max_batch_size,
-                "nodegroup": nodegroup.uuid,
-            }
+            request = Upgrade(
+                cluster_template_id=template.uuid,
+                previous_cluster_template_id=cluster.cluster_template_id,
+                image_id=template.image_id,
+                max_batch_size=max_batch_size,
+                nodegroup=nodegroup.uuid,
+            )
             operation = accept(
                 session, self.settings, context, cluster, Action.UPGRADE, request, nodegroup_id=nodegroup.uuid
             )
