@@ -322,3 +322,22 @@ def test_the_control_plane_resizes_one_manager_at_a_time_keeping_raft_quorum(
         print("\n".join(["control-plane resize transcript:", *transcript]))
         driver.delete_cluster(spec)
     assert leftovers(docker_client, spec.uuid) == 0
+
+
+def test_a_delete_stops_node_creation_at_once(tmp_path: Path, docker_client: docker.DockerClient) -> None:
+    # Another project's clusters on the shared engine must not keep this one from being placed.
+    driver = DockerDriver(Settings(data_dir=tmp_path, docker={"allow_project_mixing": True}))
+    spec = spec_of("project-cancel", workers=6)
+    try:
+        driver.ensure_infrastructure(spec)
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        image = driver._node_image(home.engine)
+        driver.cancel(spec.uuid)  # what the conductor does when a delete supersedes the create
+        with pytest.raises(RetryableError, match="a delete stopped the creation of nodes"):
+            driver._provision(home, spec, spec.workers[0], image, range(6))
+        assert docker_client.containers.list(all=True, filters={"label": f"{LABEL}={spec.uuid}"}) == []
+    finally:
+        driver.delete_cluster(spec)
+    assert spec.uuid not in driver._cancelled  # the delete ends the mark
+    assert leftovers(docker_client, spec.uuid) == 0
