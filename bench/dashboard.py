@@ -95,10 +95,17 @@ def tab(browser: Browser, project: str) -> Iterator[tuple[BrowserContext, Page, 
 
 
 def wait_rows(page: Page, rows: int) -> float:
-    page.wait_for_function(
-        f"document.querySelectorAll('table.clusters tbody tr').length >= {rows}", timeout=120_000, polling="raf"
-    )
-    return float(page.evaluate("performance.now()"))
+    """Milliseconds from navigation start until the list with ``rows`` rows was on screen (the page's
+    ``jeroboam:clusters-shown`` mark, set in the animation frame after the first list is built).
+    The page's CSP forbids evaluating strings, so the wait is a selector, not a JS predicate."""
+    page.wait_for_selector(f"table.clusters tbody tr:nth-child({rows})", state="attached", timeout=120_000)
+    mark = "() => (performance.getEntriesByName('jeroboam:clusters-shown')[0] || {}).startTime ?? null"
+    end = time.monotonic() + 30
+    while (shown := page.evaluate(mark)) is None:
+        if time.monotonic() > end:
+            raise RuntimeError("the page never marked jeroboam:clusters-shown")
+        page.wait_for_timeout(20)
+    return float(shown)
 
 
 def page_weight(browser: Browser, url: str, project: str, rows: int, label: str) -> None:

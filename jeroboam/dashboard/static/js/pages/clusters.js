@@ -79,6 +79,10 @@ export function clustersPage(ctx) {
     const busy = clusters.filter((c) => inProgress(c.status)).length;
     replace(status, `${clusters.length} cluster${clusters.length === 1 ? "" : "s"}` +
       (busy ? `, ${busy} in progress (refreshing every 2 s)` : " (refreshing every 15 s)") + ".");
+    if (!main.dataset.loaded) {
+      // When the first list is on screen (read by bench/dashboard.py).
+      requestAnimationFrame(() => performance.mark("jeroboam:clusters-shown"));
+    }
     main.dataset.loaded = "true";
     return busy > 0;
   });
