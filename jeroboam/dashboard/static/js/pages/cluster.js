@@ -112,8 +112,10 @@ export function clusterPage(ctx, ident) {
     }
   }
 
-  async function renderGroups() {
-    const sig = [cluster.status, cluster.node_count, cluster.master_count, cluster.updated_at].join("|");
+  async function renderGroups(latest) {
+    // Nodegroups change with operations: read them again when the cluster or its latest operation moved.
+    const sig = [cluster.status, cluster.node_count, cluster.master_count, cluster.updated_at,
+      latest && latest.uuid, latest && latest.state].join("|");
     if (sig === lastGroupsSig) return;
     lastGroupsSig = sig;
     let list;
@@ -126,13 +128,16 @@ export function clusterPage(ctx, ident) {
     }
     const rows = list.map((ng) => {
       const editForm = new Form(`Update nodegroup ${ng.name}`, async (values) => {
+        // Bounds are the nodegroup's own fields (PATCH); its size changes with a resize, as in Magnum.
         const ops = [];
-        for (const field of ["node_count", "min_node_count", "max_node_count"]) {
+        for (const field of ["min_node_count", "max_node_count"]) {
           if (values[field] !== undefined && values[field] !== ng[field]) ops.push(api.replaceOp(`/${field}`, values[field]));
         }
-        if (!ops.length) return;
-        await api.patch(`/clusters/${cluster.uuid}/nodegroups/${ng.uuid}`, ops);
-        tell(`Nodegroup ${ng.name}: update accepted.`);
+        if (ops.length) await api.patch(`/clusters/${cluster.uuid}/nodegroups/${ng.uuid}`, ops);
+        if (values.node_count !== undefined && values.node_count !== ng.node_count) {
+          await api.post(`/clusters/${cluster.uuid}/actions/resize`, { node_count: values.node_count, nodegroup: ng.uuid });
+        }
+        tell(`Nodegroup ${ng.name}: change accepted.`);
         lastGroupsSig = "";
         poller.now();
       });
@@ -278,9 +283,9 @@ export function clusterPage(ctx, ident) {
       await buildActions();
       renderFacts();
     }
-    await renderGroups();
+    await renderGroups(latest);
     main.dataset.loaded = "true";
-    return inProgress(cluster.status);
+    return inProgress(cluster.status) || Boolean(latest && (latest.state === "pending" || latest.state === "running"));
   });
   poller.now();
   return () => poller.stop();

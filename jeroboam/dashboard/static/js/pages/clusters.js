@@ -39,14 +39,19 @@ export function clustersPage(ctx) {
   let templatesLoaded = 0;
 
   const poller = new Poller(async () => {
-    if (Date.now() - templatesLoaded > 60000) {
-      const list = await api.all("/clustertemplates", "clustertemplates").catch(() => []);
-      templates = new Map(list.map((t) => [t.uuid, t.name]));
-      templatesLoaded = Date.now();
-    }
+    // Template names (for the Template column) at most once a minute, alongside the clusters.
+    const names = Date.now() - templatesLoaded > 60000
+      ? api.all("/clustertemplates", "clustertemplates").catch(() => null)
+      : Promise.resolve(null);
     let clusters;
     try {
-      clusters = await api.all("/clusters", "clusters");
+      const [list, found] = await Promise.all([names, api.all("/clusters", "clusters")]);
+      if (list) {
+        templates = new Map(list.map((t) => [t.uuid, t.name]));
+        templatesLoaded = Date.now();
+        for (const row of rows.values()) row.sig = ""; // names may have changed
+      }
+      clusters = found;
     } catch (error) {
       replace(status, h("span", { class: "error", text: error.detail }));
       return false;
