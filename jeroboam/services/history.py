@@ -48,7 +48,7 @@ class OperationHistoryService:
         authorized, ``cluster:get``) as a show would: another project's cluster is a 404."""
         cluster_uuid = self.clusters.get(context, ident).cluster.uuid
         with self.db.read() as session:
-            rows = repo.list_for_cluster(session, cluster_uuid)
+            rows = repo.history_of_cluster(session, cluster_uuid)
             views = [
                 OperationView(
                     uuid=row.uuid,
@@ -71,5 +71,4 @@ class OperationHistoryService:
                 )
                 for row in rows
             ]
-        views.reverse()
         return cluster_uuid, views

@@ -43,6 +43,9 @@ class Services:
     history: OperationHistoryService
     catalog: CatalogService
 
+    def database_reachable(self) -> bool:
+        return self.db.reachable()
+
     @classmethod
     def build(
         cls,
