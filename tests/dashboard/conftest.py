@@ -1,6 +1,6 @@
 """The dashboard in a real browser: Debian's ``chromium`` driven headless by Playwright (from PyPI;
 no browser download), against ``jeroboam up`` run as a subprocess. Every step's screenshot goes to
-``artifacts/dashboard/`` (git-ignored), named after the test."""
+``.artifacts/dashboard/`` (git-ignored), named after the test."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expec
 from tests.compat.conftest import JeroboamProcess, running_jeroboam
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "artifacts" / "dashboard"
+ARTIFACTS = REPO_ROOT / ".artifacts" / "dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
     "--no-sandbox",
