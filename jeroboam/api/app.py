@@ -13,11 +13,12 @@ from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import response_for, routing_error_body
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
-from jeroboam.api.v1 import cluster_templates, federations, mservices, quotas, root, stats
+from jeroboam.api.v1 import cluster_templates, extensions, federations, mservices, quotas, root, stats
 from jeroboam.api.v1 import clusters as clusters_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
+from jeroboam.dashboard.app import mount_dashboard
 from jeroboam.errors import InvalidInputError, JeroboamError
 from jeroboam.services.wiring import Services
 
@@ -81,12 +82,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(mservices.router)
     app.include_router(federations.router)
+    app.include_router(extensions.router)
     app.include_router(clusters_api.bays_router)
     app.include_router(
         cluster_templates.make_router(
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"
         )
     )
+
+    mount_dashboard(app, settings)
 
     authenticator, www_authenticate, blocking = make_authenticator(settings)
     app.add_middleware(

@@ -11,11 +11,13 @@ from jeroboam.pki.secrets import Keyring, load_keyring
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, Waker
+from jeroboam.services.catalog import CatalogService
 from jeroboam.services.catalog_lookup import CatalogLookup
 from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
 from jeroboam.services.federations import FederationService
+from jeroboam.services.history import OperationHistoryService
 from jeroboam.services.mservices import MServiceService
 from jeroboam.services.nodegroups import NodeGroupService
 from jeroboam.services.quotas import QuotaService
@@ -41,6 +43,8 @@ class Services:
     nodegroups: NodeGroupService
     keyring: Keyring
     certificates: CertificateService
+    history: OperationHistoryService
+    catalog: CatalogService
 
     def database_reachable(self) -> bool:
         return self.db.reachable()
@@ -86,6 +90,8 @@ class Services:
             nodegroups=NodeGroupService(db, policy, settings, waker, notifier, clusters=clusters),
             keyring=keyring,
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
+            history=OperationHistoryService(db, clusters),
+            catalog=CatalogService(policy, drivers),
         )
 
 
