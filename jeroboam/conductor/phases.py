@@ -4,6 +4,7 @@ failure is classified (retry later, or fail the operation)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import PermanentError, RetryableError
+from jeroboam.observability.metrics import DEFAULT_DRIVER_LABEL, metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +104,7 @@ class Phases:
         self.settings = settings
         self.pki = pki
         self.clock = clock
+        self.metrics = metrics()
 
     def run(self, work: Work, driver: ClusterDriver) -> Observed:
         spec = work.spec
@@ -132,22 +135,35 @@ class Phases:
         if self.clock() >= work.deadline:
             raise PhaseFailedError(phase, timeout_message(work, phase))
         self._record(work, phase)
+        driver = work.driver_name or DEFAULT_DRIVER_LABEL
+        started = time.perf_counter()
+        result = "failed"
         try:
-            return call()
+            value = call()
+            result = "ok"
+            return value
         except RetryableError as exc:
+            result = "retry"
+            self.metrics.driver_errors.labels(driver, phase, "retryable").inc()
             raise PhaseRetryError(phase, str(exc), exc.delay) from exc
         except PermanentError as exc:
+            self.metrics.driver_errors.labels(driver, phase, "permanent").inc()
             raise PhaseFailedError(phase, str(exc)) from exc
         except LeaseLostError:
+            result = "lease_lost"
             raise
         except Exception as exc:  # an unexpected driver error: retry a few times, then give up
             log.exception("cluster %s: unexpected error in phase %s", work.spec.uuid, phase)
+            self.metrics.driver_errors.labels(driver, phase, "unexpected").inc()
             if work.attempts >= self.settings.conductor.unknown_error_retries:
                 raise PhaseFailedError(
                     phase,
                     f"the {work.driver_name} driver failed unexpectedly ({type(exc).__name__}); see the conductor log",
                 ) from exc
+            result = "retry"
             raise PhaseRetryError(phase, f"unexpected {type(exc).__name__}", UNKNOWN_ERROR_DELAY) from exc
+        finally:
+            self.metrics.phase_duration.labels(phase, driver, result).observe(time.perf_counter() - started)
 
     def _record(self, work: Work, phase: str) -> None:
         lease = timedelta(seconds=self.settings.conductor.lease_seconds)
