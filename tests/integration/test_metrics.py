@@ -5,6 +5,9 @@ are refused."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.compat.conftest import running_jeroboam
 from tests.integration.test_all_in_one_workers import HEADERS, TEMPLATE, _workers_of
+from tests.support.server import free_port
 
 ADMIN = {**HEADERS, "X-Roles": "admin"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -148,3 +152,36 @@ def test_metrics_refused_outside_the_allowed_networks(tmp_path: Path) -> None:
     with running_jeroboam(tmp_path / "admins", env=env) as server:
         assert httpx.get(f"{server.url}/metrics", headers=HEADERS, timeout=10).status_code == 403
         assert "jeroboam_queue_depth" in httpx.get(f"{server.url}/metrics", headers=ADMIN, timeout=10).text
+
+
+def test_a_conductor_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("JEROBOAM_", "PROMETHEUS_"))},
+        "JEROBOAM_DATA_DIR": str(tmp_path),
+        "JEROBOAM_METRICS__CONDUCTOR_PORT": str(port),
+    }
+    tmp_path.mkdir(exist_ok=True)
+    subprocess.run([str(bin_dir / "jeroboam-manage"), "db", "upgrade"], env=env, check=True, timeout=120)
+    with (tmp_path / "conductor.log").open("wb") as log:
+        conductor = subprocess.Popen(
+            [str(bin_dir / "jeroboam-conductor")], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def answering() -> bool:
+            assert conductor.poll() is None, (tmp_path / "conductor.log").read_text()
+            try:
+                return httpx.get(f"{url}/metrics", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answering, "the conductor's metrics listener")
+        samples = scrape(url)
+        assert value(samples, "jeroboam_queue_depth") == 0
+        assert ("jeroboam_lease_takeovers_total", frozenset()) in samples
+    finally:
+        conductor.terminate()
+        assert conductor.wait(30) == 0
