@@ -28,6 +28,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from jeroboam.config import Settings
+from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
@@ -79,7 +80,9 @@ class DockerDriver(CatalogDriver):
         self.settings = settings.docker
         self.placement = Placement(settings.docker)
         cache = settings.docker.cache_dir or settings.data_dir / "docker-cache"
-        self.nodes = Nodes(settings.docker, dict(settings.docker.flavors), Path(cache))
+        flavors = dict(settings.docker.flavors)  # a template may name a flavor by its ID too
+        flavors.update({resource_id("flavor", name): flavor for name, flavor in settings.docker.flavors.items()})
+        self.nodes = Nodes(settings.docker, flavors, Path(cache))
         self._images: dict[str, str] = {}
         self._clients: OrderedDict[tuple[str, ...], docker.DockerClient] = OrderedDict()
         self._lock = threading.Lock()
