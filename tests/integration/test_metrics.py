@@ -119,9 +119,17 @@ def test_api_workers_and_conductor_are_summed(tmp_path: Path) -> None:
     with running_jeroboam(data, env=env, args=("--workers", "2")) as server:
         workers = _workers_of(server.process.pid)
         assert len(workers) == 2, server.log_tail()
-        requests = 40
-        for _ in range(requests):  # a new connection each: the kernel spreads them over the workers
+        requests = 0
+
+        def both_workers_served() -> bool:
+            # A new connection each: the kernel spreads them over the workers (until both served some).
+            nonlocal requests
             assert httpx.get(f"{server.url}/v1/clusters", headers=HEADERS, timeout=10).status_code == 200
+            requests += 1
+            counted = {path.stem.rsplit("_", 1)[1] for path in (data / "metrics").glob("histogram_*.db")}
+            return requests >= 20 and {str(pid) for pid in workers} <= counted
+
+        wait_for(both_workers_served, "requests served by both workers")
         with httpx.Client(base_url=server.url, headers=HEADERS, timeout=10) as http:
             uuid = create_cluster(http).json()["uuid"]
             wait_for(lambda: status_of(http, uuid) == "CREATE_COMPLETE", "the create to complete")
