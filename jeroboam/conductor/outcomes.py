@@ -15,8 +15,8 @@ from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.session import Database
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain import conditions as cond
-from jeroboam.domain import states
 from jeroboam.domain.health import health_of, next_health_check
 from jeroboam.domain.specs import MASTER, ClusterSpec
 from jeroboam.domain.states import Action, OperationState, Status
@@ -53,14 +53,14 @@ class Outcomes:
             for operation in operations_repo.open_for_cluster(session, cluster.uuid):
                 operation.attempts += 1
                 operation.reason = f"retrying phase {retry.phase}: {retry.message}"
-            cluster.status_reason = f"Waiting to retry phase {retry.phase}: {retry.message}"
+            cluster.status_reason = simulated(work, f"Waiting to retry phase {retry.phase}: {retry.message}")
             cluster.next_check_at = now + timedelta(seconds=retry.delay)
             repo.release(cluster)
         self.metrics.retries.labels(retry.phase, driver_label(work)).inc()
 
     def fail(self, work: Work, failure: PhaseFailedError) -> None:
         verb = {Status.CREATE_IN_PROGRESS: "Create", Status.DELETE_IN_PROGRESS: "Delete"}.get(work.status, "Update")
-        reason = f"{verb} failed in phase {failure.phase}: {failure.message}"
+        reason = simulated(work, f"{verb} failed in phase {failure.phase}: {failure.message}")
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             if self.outdated(cluster, work):
@@ -95,6 +95,7 @@ class Outcomes:
                 seen = observed.nodegroups.get(ng.uuid)
                 if seen is not None:
                     ng.node_addresses = seen.addresses
+                    ng.nodes = [{"name": n.name, "address": n.address or ""} for n in seen.nodes]
                     (masters if ng.role == MASTER else workers).extend(seen.addresses)
             cluster.master_addresses, cluster.node_addresses = masters, workers
             conditions = list(cluster.conditions or [])
@@ -115,19 +116,22 @@ class Outcomes:
                 return
             cluster.observed_generation = work.generation
             operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
-            self.finish(session, cluster, operations, nodegroups, work.status, True, None, driver_label(work))
+            self.finish(
+                session, cluster, operations, nodegroups, work.status, True, simulated(work, None), driver_label(work)
+            )
         self.notify(work, "end", None)
 
-    def deleted(self, work: Work) -> None:
+    def deleted(self, work: Work, left: str | None = None) -> None:
+        """The cluster is gone; ``left`` (a forced delete's leftovers) stays on its operation rows."""
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
             for operation in operations:
-                operations_repo.close(operation, OperationState.SUCCEEDED, now)
+                operations_repo.close(operation, OperationState.SUCCEEDED, now, left)
             repo.delete_cluster_rows(session, cluster)
         self.count(operations, driver_label(work), True, now)
-        self.notify(work, "end", None)
+        self.notify(work, "end", left)
 
     def finish(
         self,
@@ -144,11 +148,14 @@ class Outcomes:
         self.count(operations, driver, succeeded, now)
         final = states.finish(status, succeeded=succeeded)
         cluster.status = final
+        if succeeded and reason is None and operations and operations[-1].user_id == autoscaling.REQUESTER:
+            reason = autoscaling.AutoscalerResize.reason_of(operations[-1].request)  # what it did, and why
         cluster.status_reason = reason
         for operation in operations:
             operations_repo.close(
-                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now, reason
-            )
+                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now,
+                None if succeeded else reason,
+            )  # fmt: skip
         for ng in nodegroups:
             ng_status = Status(ng.status) if ng.status else None
             if ng_status == Status.DELETE_IN_PROGRESS and succeeded:
@@ -187,6 +194,14 @@ class Outcomes:
 
 def driver_label(work: Work) -> str:
     return work.driver_name or DEFAULT_DRIVER_LABEL
+
+
+def simulated(work: Work, reason: str | None) -> str | None:
+    """``reason``, saying so when the cluster is a simulation (nothing real was built)."""
+    if not work.simulated:
+        return reason
+    note = f"Simulated by the {work.driver_name} driver: nothing real was built"
+    return f"{reason} ({note})." if reason else f"{note}."
 
 
 def payload(spec: ClusterSpec, reason: str | None) -> dict[str, Any]:

@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from jeroboam.domain.autoscaling import Workload
 from jeroboam.domain.resources import ResourceKind, ResourceNames
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
     ImageInfo,
+    NodeDemand,
     NodeGroupObservation,
     NodeGroupSpec,
     Provides,
@@ -44,6 +46,9 @@ class Driver(Protocol):
     name: str
     provides: Sequence[Provides]
     volume_drivers: Sequence[str]
+    # A simulation builds nothing real: chosen only when a template names it or the operator
+    # configured it (``drivers/registry.py``), and its clusters' status_reason says so.
+    simulated: bool
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         """Raise InvalidInputError naming what does not exist; return the image's facts."""
@@ -58,6 +63,16 @@ class Driver(Protocol):
         """May the control plane go from ``current`` to ``desired`` masters? Return if so; else
         raise InvalidInputError saying why (a driver that cannot resize masters says so here).
         The service has already checked the base rule (an odd number, at least one)."""
+        ...
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """May the nodes ``demand`` adds be built? Return if so; else raise InvalidInputError naming
+        the limit (a driver with no limit returns)."""
+        ...
+
+    def startup_warnings(self) -> Sequence[str]:
+        """What a process should tell its operator at start (a configured engine that does not
+        answer); none is an answer."""
         ...
 
 
@@ -97,6 +112,30 @@ class ClusterDriver(Driver, Protocol):
         """What is there now: endpoint reachability and the state of every node."""
         ...
 
+    def flavor_of(self, flavor: str) -> Flavor | None:
+        """The CPU and memory of a flavor (named by its name or ID), None when it is unknown."""
+        ...
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """What the COE runs and cannot place (for the autoscaler): tasks pending because no node
+        has room or satisfies their constraints, with their reservations and constraints, and the
+        running tasks of every node (global services aside). Answer within ``timeout`` seconds or
+        raise RetryableError; raise WorkloadNotObservableError when the driver cannot tell."""
+        ...
+
+    def leftovers(self, spec: ClusterSpec) -> str:
+        """What a forced delete that the driver could not carry out may leave behind, and where."""
+        ...
+
+    def cancel(self, cluster_uuid: str) -> None:
+        """A delete superseded the work in flight on the cluster: stop making things for it now
+        (the next ``delete_cluster`` of the cluster ends the mark); nothing to stop is an answer."""
+        ...
+
+
+class WorkloadNotObservableError(Exception):
+    """The driver cannot observe its clusters' workload, so it cannot be autoscaled."""
+
 
 class Flavor(Protocol):
     vcpus: float
@@ -109,6 +148,7 @@ class CatalogDriver:
     name = "catalog"
     provides: Sequence[Provides] = ()
     volume_drivers: Sequence[str] = ()
+    simulated = False
 
     def __init__(
         self,
@@ -129,24 +169,31 @@ class CatalogDriver:
     def find_resource(self, kind: ResourceKind, value: str) -> str | None:
         return self._resources[kind].find(value)
 
+    def flavor_of(self, flavor: str) -> Flavor | None:
+        return self.flavors.get(self.find_resource("flavor", flavor) or "")
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """Not supported unless a driver says otherwise."""
+        raise WorkloadNotObservableError(f"the {self.name} driver cannot observe a cluster's workload")
+
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         image = self.find_resource("image", resources.image_id)
         if image is None:
             raise InvalidInputError(
-                f"Image {resources.image_id} could not be found. "
-                f"Images of the {self.name} driver: {', '.join(sorted(self.images))}."
+                f"Image {resources.image_id} could not be found; "
+                f"images of the {self.name} driver: {', '.join(sorted(self.images))}."
             )
         for flavor in (resources.flavor_id, resources.master_flavor_id):
             if flavor is not None and self.find_resource("flavor", flavor) is None:
                 raise InvalidInputError(
-                    f"Unable to find flavor {flavor}. "
-                    f"Flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
+                    f"Unable to find flavor {flavor}; "
+                    f"flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
                 )
         network = resources.external_network_id
         if network is not None and self.find_resource("network", network) is None:
             raise InvalidInputError(
-                f"External network {network} could not be found. "
-                f"External networks of the {self.name} driver: {', '.join(self.external_networks)}."
+                f"External network {network} could not be found; "
+                f"external networks of the {self.name} driver: {', '.join(self.external_networks)}."
             )
         if resources.volume_driver is not None and resources.volume_driver not in self.volume_drivers:
             raise InvalidInputError(
@@ -154,3 +201,9 @@ class CatalogDriver:
                 f"{'/'.join(self.volume_drivers)}/unspecified volume driver."
             )
         return ImageInfo(name=image, os_distro=self.images[image])
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """No limit of its own: a catalog only names what exists."""
+
+    def startup_warnings(self) -> Sequence[str]:
+        return ()

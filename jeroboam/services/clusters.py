@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,11 +21,11 @@ from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
-from jeroboam.domain import states
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
 from jeroboam.domain.operations import NodeCountUpdate, Resize, Upgrade
 from jeroboam.domain.paging import PageRequest
-from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
+from jeroboam.domain.specs import MASTER, WORKER, NodeDemand, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
 from jeroboam.drivers.registry import DriverRegistry
@@ -37,6 +38,7 @@ from jeroboam.errors import (
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
+from jeroboam.services import capacity, node_removal
 from jeroboam.services.announcer import Announcer
 from jeroboam.services.cluster_rules import (
     DEFAULT_MASTER,
@@ -44,6 +46,7 @@ from jeroboam.services.cluster_rules import (
     HEALTH_FIELDS,
     UPDATABLE,
     Room,
+    autoscaler_labels_only,
     check_master_size,
     check_not_deleting,
     cluster_labels,
@@ -55,7 +58,7 @@ from jeroboam.services.cluster_rules import (
 )
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.cluster_views import ClusterPatch, ClusterView, read_views
-from jeroboam.services.operations import accept
+from jeroboam.services.operations import accept, force_running_delete
 from jeroboam.services.quotas import QuotaService
 from jeroboam.services.resource_lookup import NullLookup
 from jeroboam.services.template_resources import TemplateResourceChecker
@@ -157,8 +160,14 @@ class ClusterService:
             raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         labels = cluster_labels(template.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
         min_node_count = label_count(labels, "min_node_count") or 0
+        max_node_count = label_count(labels, "max_node_count")
         node_count = int(values.get("node_count", 1))
+        autoscaled = autoscaling.enabled(labels, template.labels or {})
+        autoscaling.check_labels(labels)
+        autoscaling.check_bounds(DEFAULT_WORKER, node_count, label_count(labels, "min_node_count"), max_node_count)
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
+        demand = ((master_flavor_id, master_count), (flavor_id, node_count))
+        capacity.check_driver_capacity(driver, NodeDemand(project_id, None, demand, node_count))
 
         with self.db.transaction() as session:
             # First, before any read (MySQL's snapshot starts at the first read): concurrent
@@ -167,6 +176,7 @@ class ClusterService:
             if not repo.template_exists(session, template.uuid):  # deleted since it was looked up
                 raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
             self._room(session, project_id).check()
+            capacity.check_node_quota(session, self.settings, project_id, master_count + node_count)
             # A uuid we made cannot be taken (and the insert's unique index would say so).
             if values.get("uuid") and repo.exists(session, uuid):
                 raise ConflictError(f"A cluster with UUID {uuid} already exists.")
@@ -192,15 +202,19 @@ class ClusterService:
                 master_addresses=[],
                 conditions=[],
             )
+            if autoscaled:  # the autoscaler looks at it once it is built (its pass reads only these)
+                cluster.autoscale_at = datetime.now(UTC)
             request = {**values, "cluster_template_id": template.uuid, "uuid": uuid}
             operation = accept(session, self.settings, context, cluster, Action.CREATE, request, new=True)
             repo.add(session, cluster)  # with the operation: two inserts in one flush
-            for name, role, count, flavor, minimum in (
-                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1),
-                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
+            for name, role, count, flavor, minimum, maximum in (
+                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1, None),
+                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count, max_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
-                session.add(default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id))
+                session.add(
+                    default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id, maximum)
+                )
             session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
@@ -233,7 +247,11 @@ class ClusterService:
             nodegroups = nodegroups_repo.for_cluster(session, cluster.uuid)
             labels = repo.template_labels(session, [cluster.cluster_template_id])
             patch = compute(ClusterView(cluster, nodegroups, labels.get(cluster.cluster_template_id, {})))
-            refused = [name for name in patch.changes if name not in UPDATABLE]
+            refused = [
+                name
+                for name in patch.changes
+                if name not in UPDATABLE and not (name == "labels" and autoscaler_labels_only(cluster, patch))
+            ]
             if refused:
                 raise InvalidInputError(f"cannot change cluster property(ies) {', '.join(refused)}.")
             if any(name in patch.changes for name in HEALTH_FIELDS):
@@ -242,6 +260,8 @@ class ClusterService:
                     cluster.health_status = patch.changes["health_status"]
                 if "health_status_reason" in patch.changes:
                     cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
+            if "labels" in patch.changes:
+                self._set_autoscaler_labels(session, cluster, dict(patch.changes["labels"] or {}), labels)
             retry = "node_count" in patch.addressed and cluster.status in states.FAILED
             if "node_count" in patch.changes or retry:
                 worker = default_nodegroup(nodegroups, WORKER)
@@ -249,6 +269,7 @@ class ClusterService:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
                 desired = 1 if desired is None else int(desired)
+                self._check_growth(session, cluster, worker, desired)
                 request = NodeCountUpdate(desired, worker.node_count, worker.uuid, rollback=rollback)
                 operation = accept(
                     session, self.settings, context, cluster, Action.UPDATE, request, nodegroup_id=worker.uuid
@@ -261,8 +282,10 @@ class ClusterService:
         return cluster
 
     # -- delete ----------------------------------------------------------------------------
-    def delete(self, context: RequestContext, ident: str) -> Cluster:
-        """From any state. A cluster already being deleted is left as it is (same answer)."""
+    def delete(self, context: RequestContext, ident: str, *, force: bool = False) -> Cluster:
+        """From any state. A cluster already being deleted is left as it is (same answer), unless
+        ``force`` asks to forget it even if its driver cannot delete it (operations record what
+        may be left behind)."""
         operation = None
         with self.db.transaction() as session:
             cluster = repo.get_visible(
@@ -273,8 +296,13 @@ class ClusterService:
                 for_update=True,
             )
             self.policy.authorize("cluster:delete", context, target(cluster))
-            if cluster.status != Status.DELETE_IN_PROGRESS:
-                operation = accept(session, self.settings, context, cluster, Action.DELETE, {"uuid": cluster.uuid})
+            if force:
+                self.policy.authorize("cluster:delete_force", context, target(cluster))
+            if cluster.status == Status.DELETE_IN_PROGRESS and force:
+                force_running_delete(session, cluster)
+            elif cluster.status != Status.DELETE_IN_PROGRESS:
+                request = {"uuid": cluster.uuid, **({"force": True} if force else {})}
+                operation = accept(session, self.settings, context, cluster, Action.DELETE, request)
                 for nodegroup in nodegroups_repo.for_cluster(session, cluster.uuid):
                     mark(nodegroup, Status.DELETE_IN_PROGRESS)
                 session.flush()
@@ -305,7 +333,9 @@ class ClusterService:
                     f"Resizing {nodegroup.name} outside the allowed range: "
                     f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
                 )
-            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(nodes_to_remove))
+            self._check_growth(session, cluster, nodegroup, node_count)
+            removal = node_removal.resolve(nodegroup.name, nodegroup.nodes or [], nodes_to_remove)
+            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(removal))
             operation = accept(
                 session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid
             )
@@ -375,6 +405,25 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
+    def _set_autoscaler_labels(
+        self, session: Session, cluster: Cluster, labels: dict[str, Any], template_labels: Mapping[str, Any]
+    ) -> None:
+        """Autoscaler labels change at once, without an operation: the switch starts or stops the
+        autoscaler's passes, and the bounds become the default worker's (checked against its size)."""
+        autoscaling.check_labels(labels)
+        worker = default_nodegroup(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
+        if worker is not None:
+            minimum = label_count(labels, "min_node_count")
+            maximum = label_count(labels, "max_node_count")
+            autoscaling.check_bounds(worker.name, worker.node_count, minimum, maximum)
+            worker.min_node_count = minimum or 0
+            worker.max_node_count = maximum
+        cluster.labels = labels
+        if not autoscaling.enabled(labels, template_labels.get(cluster.cluster_template_id, {})):
+            cluster.autoscale_at = None
+        elif cluster.autoscale_at is None:
+            cluster.autoscale_at = datetime.now(UTC)
+
     def _template(
         self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
     ) -> TemplateRecord:
@@ -397,6 +446,11 @@ class ClusterService:
         if found is None:
             raise nodegroups_repo.not_found(DEFAULT_WORKER)
         return found
+
+    def _check_growth(self, session: Session, cluster: Cluster, nodegroup: NodeGroup, node_count: int) -> None:
+        template = repo.template(session, cluster.cluster_template_id)
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type) if template else None
+        capacity.check_growth(session, self.settings, driver, cluster, nodegroup, node_count, template)
 
     def _check_master_resize(self, session: Session, cluster: Cluster, current: int, node_count: int) -> None:
         """The create rules (an odd number; more than one needs ``master_lb_enabled``), then the
