@@ -320,6 +320,28 @@ class ServiceSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics on the API.")
+    allowed_networks: list[str] = Field(
+        ["127.0.0.0/8", "::1/128"],
+        description="Clients from these networks may read /metrics without authentication.",
+    )
+    remote_access: Literal["none", "admin", "any"] = Field(
+        "none",
+        description="/metrics for clients outside allowed_networks: refused ('none'), authenticated admins "
+        "only ('admin': a Keystone token with the admin role), or anyone ('any').",
+    )
+    multiprocess_dir: Path | None = Field(
+        None,
+        description="Where API worker processes (and jeroboam up's conductor) share their samples when "
+        "[api] workers > 1; emptied at start (default: <data_dir>/metrics).",
+    )
+    conductor_address: str = Field("127.0.0.1", description="Address of jeroboam-conductor's /metrics listener.")
+    conductor_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of jeroboam-conductor's /metrics listener (unset: no listener)."
+    )
+
+
 class SecretsSettings(BaseModel):
     encryption_keys: list[SecretStr] = Field(
         [],
@@ -371,6 +393,11 @@ class Settings(BaseSettings):
         "noauth", description="How requests are authenticated: 'noauth' headers or 'keystone' tokens."
     )
     debug: bool = Field(False, description="Log at debug level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="'json': one JSON object per log line, with request_id and cluster_uuid fields when the "
+        "line concerns a request or a cluster.",
+    )
     transport_url: str | None = Field(
         None,
         description="Message broker for conductor wake-ups and notifications, e.g. "
@@ -392,6 +419,7 @@ class Settings(BaseSettings):
     conductor: ConductorSettings = ConductorSettings()
     autoscaler: AutoscalerSettings = AutoscalerSettings()
     secrets: SecretsSettings = SecretsSettings()
+    metrics: MetricsSettings = MetricsSettings()
     x509: X509Settings = X509Settings()
 
     @classmethod
@@ -420,6 +448,10 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError(f"auth_strategy 'keystone' needs {', '.join(missing)}")
         return self
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.metrics.multiprocess_dir or self.data_dir / "metrics"
 
     @property
     def database_url(self) -> str:

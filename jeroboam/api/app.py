@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -11,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import response_for, routing_error_body
+from jeroboam.api.metrics import AdminCheck, MetricsEdge
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
 from jeroboam.api.v1 import cluster_templates, extensions, federations, mservices, quotas, root, stats
@@ -18,6 +21,7 @@ from jeroboam.api.v1 import clusters as clusters_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
+from jeroboam.context import RequestContext
 from jeroboam.dashboard.app import mount_dashboard
 from jeroboam.errors import InvalidInputError, JeroboamError
 from jeroboam.services.wiring import Services
@@ -100,4 +104,26 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         www_authenticate=www_authenticate,
         blocking_auth=blocking,
     )
+    if settings.metrics.enabled:
+        app.add_middleware(
+            MetricsEdge,
+            settings=settings.metrics,
+            snapshot=services.metrics_snapshot,
+            is_admin=admin_check(authenticator, services.policy.is_admin),
+        )
     return app
+
+
+def admin_check(authenticator: Authenticator, is_admin: Callable[[RequestContext], bool]) -> AdminCheck:
+    """Whether a request's credentials authenticate an admin (off the event loop: Keystone may be asked)."""
+
+    def check(headers: dict[str, str]) -> bool:
+        try:
+            return is_admin(authenticator.authenticate(headers, "req-metrics"))
+        except JeroboamError:
+            return False
+
+    async def run(headers: dict[str, str]) -> bool:
+        return await anyio.to_thread.run_sync(check, headers)
+
+    return run

@@ -29,6 +29,7 @@ from jeroboam.api.errors import (
 from jeroboam.api.versions import VersionHeaderError, parse_version_header
 from jeroboam.context import RequestContext
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION, SERVICE_TYPE
+from jeroboam.observability import logs
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class EdgeMiddleware:
         extra: Headers = [(b"x-openstack-request-id", request_id.encode())]
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        logs.request_id.set(request_id)  # this request's task (and the threads it starts) only
         try:
             await self._handle(scope, receive, send, state, extra, request_id)
         except Exception:

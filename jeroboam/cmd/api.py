@@ -11,6 +11,7 @@ from jeroboam.cmd.configuration import settings_from, setup_logging
 from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
 from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.db.session import Database
+from jeroboam.observability.metrics import use_multiprocess
 from jeroboam.rpc.amqp import AmqpWaker, broker_notifier
 from jeroboam.rpc.wakeup import NullWaker, Waker
 from jeroboam.services.wiring import Services
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     check_schema(database)
     check_secrets(database, secrets_keyring(settings))
     database.dispose()
+    if settings.api.workers > 1:
+        use_multiprocess(settings.metrics_dir, clear=True)  # the workers' samples, summed at each scrape
     serve_workers("jeroboam.cmd.api:app_factory", settings, args.config)
     return 0
 

@@ -8,13 +8,15 @@ import sys
 import threading
 
 from jeroboam.cmd.arguments import add_config_argument
-from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.configuration import fail, settings_from, setup_logging
 from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring, warn_about_drivers
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.observability.metrics import serve as metrics_listener
 from jeroboam.rpc.amqp import AmqpWakeSource, broker_notifier
 from jeroboam.rpc.wakeup import InProcessWaker
+from jeroboam.services.metrics import database_snapshot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     drivers = DriverRegistry.from_entry_points(settings)
     warn_about_drivers(drivers)
     conductor = Conductor(db, drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring)
+    metrics = settings.metrics
+    if metrics.conductor_port:
+        try:
+            metrics_listener(metrics.conductor_address, metrics.conductor_port, lambda: database_snapshot(db))
+        except OSError as exc:
+            fail(f"cannot serve metrics on {metrics.conductor_address}:{metrics.conductor_port}: {exc.strerror}")
     conductor.start()
     stop.wait()
     conductor.stop()

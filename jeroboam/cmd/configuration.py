@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from jeroboam.config import ConfigFileError, Settings, load_settings
+from jeroboam.observability import logs
 
 
 def fail(message: str) -> NoReturn:
@@ -30,7 +31,4 @@ def settings_from(config: Path | None, **overrides: Any) -> Settings:
 
 
 def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(logging.DEBUG if settings.debug else logging.INFO, json_lines=settings.log_format == "json")

@@ -18,6 +18,7 @@ from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
 from jeroboam.db import migrate
+from jeroboam.observability.metrics import use_multiprocess
 from jeroboam.rpc.amqp import broker_notifier
 from jeroboam.rpc.wakeup import DatagramWaker, DatagramWakeSource, InProcessWaker
 from jeroboam.services.wiring import Services
@@ -63,6 +64,9 @@ def up(args: argparse.Namespace) -> int:
     settings = settings_from(args.config, data_dir=args.data_dir, api=api_flags(args))
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.api.workers > 1:
+        # Every worker and this process's conductor write samples there; any worker's /metrics sums them.
+        use_multiprocess(settings.metrics_dir, clear=True)
     mixing = share_single_engine(settings)
     # With one API process, API and conductor share it: wake-ups go straight from one to the other.
     in_process = InProcessWaker()

@@ -13,6 +13,7 @@ from jeroboam.config import Settings
 
 # The configuration file API worker processes rebuild their settings from (they are spawned).
 WORKER_CONFIG_ENV = "JEROBOAM_CONFIG_FILE"
+WORKER_START_SECONDS = 60
 
 
 def serve_workers(factory: str, settings: Settings, config: Path | None) -> None:
@@ -29,6 +30,10 @@ def serve_workers(factory: str, settings: Settings, config: Path | None) -> None
         workers=settings.api.workers,
         log_level="warning",
         access_log=False,
+        # A worker builds its app (imports, settings, pools) before it answers the supervisor's
+        # health ping; on a loaded machine that takes longer than uvicorn's 5 s, and the supervisor
+        # would kill and respawn every worker forever without ever serving.
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 

@@ -25,6 +25,8 @@ from jeroboam.domain.operations import Autoheal
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.domain.states import Action, Health, Status
 from jeroboam.errors import JeroboamError
+from jeroboam.observability import logs
+from jeroboam.observability.metrics import metrics
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.services.operations import accept
 
@@ -65,6 +67,10 @@ class HealthChecks:
 
     def record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]) -> None:
         """Write a health check's outcome (fenced by the claim), start autoheal, release the lease."""
+        with logs.about_cluster(spec.uuid):
+            self._record(claim, spec, autoheal, health, reason)
+
+    def _record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]) -> None:
         now = self.clock()
         heal = False
         with self.db.transaction() as session:
@@ -85,6 +91,7 @@ class HealthChecks:
                 accept(session, self.settings, RequestContext.admin(), cluster, Action.UPDATE,
                        Autoheal(failed))  # fmt: skip
                 heal = True
+                metrics().autoheal_replacements.inc(len(failed))
             repo.release(cluster)
         if heal:
             log.info("cluster %s: unhealthy with auto_healing_enabled; replacing failed nodes", spec.uuid)

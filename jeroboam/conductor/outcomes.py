@@ -3,8 +3,9 @@ the claim, and the OpenStack notification of the outcome."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jeroboam.conductor.phases import Observed, PhaseFailedError, PhaseRetryError, Work
@@ -19,8 +20,10 @@ from jeroboam.domain import conditions as cond
 from jeroboam.domain.health import health_of, next_health_check
 from jeroboam.domain.specs import MASTER, ClusterSpec
 from jeroboam.domain.states import Action, OperationState, Status
+from jeroboam.observability.metrics import DEFAULT_DRIVER_LABEL, metrics
 from jeroboam.rpc.notifications import Notifier
 
+log = logging.getLogger(__name__)
 EVENT_OF_ACTION = {Action.CREATE: "create", Action.DELETE: "delete"}
 
 
@@ -30,6 +33,7 @@ class Outcomes:
         self.settings = settings
         self.notifier = notifier
         self.clock = clock
+        self.metrics = metrics()
 
     def outdated(self, cluster: Cluster, work: Work) -> bool:
         """A newer request changed the spec while this pass ran: its outcome no longer applies;
@@ -52,6 +56,7 @@ class Outcomes:
             cluster.status_reason = simulated(work, f"Waiting to retry phase {retry.phase}: {retry.message}")
             cluster.next_check_at = now + timedelta(seconds=retry.delay)
             repo.release(cluster)
+        self.metrics.retries.labels(retry.phase, driver_label(work)).inc()
 
     def fail(self, work: Work, failure: PhaseFailedError) -> None:
         verb = {Status.CREATE_IN_PROGRESS: "Create", Status.DELETE_IN_PROGRESS: "Delete"}.get(work.status, "Update")
@@ -68,7 +73,7 @@ class Outcomes:
                     list(cluster.conditions or []),
                     cond.Condition(condition, False, "PhaseFailed", failure.message, work.generation),
                 )
-            self.finish(session, cluster, operations, nodegroups, work.status, False, reason)
+            self.finish(session, cluster, operations, nodegroups, work.status, False, reason, driver_label(work))
         self.notify(work, "error", reason)
 
     def succeed(self, work: Work, observed: Observed) -> None:
@@ -104,6 +109,7 @@ class Outcomes:
                 for operation in operations_repo.open_for_cluster(session, cluster.uuid):
                     if operation.generation <= work.generation:
                         operations_repo.close(operation, OperationState.SUCCEEDED, now)
+                        self.count([operation], driver_label(work), True, now)
                 cluster.observed_generation = work.generation
                 cluster.next_check_at = now
                 repo.release(cluster)
@@ -111,7 +117,9 @@ class Outcomes:
             cluster.observed_generation = work.generation
             operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
             done = autoscaler_reason(operations)  # what the autoscaler did, and why; None for a user's request
-            self.finish(session, cluster, operations, nodegroups, work.status, True, simulated(work, done))
+            self.finish(
+                session, cluster, operations, nodegroups, work.status, True, simulated(work, done), driver_label(work)
+            )
         self.notify(work, "end", None)
 
     def deleted(self, work: Work, left: str | None = None) -> None:
@@ -119,9 +127,11 @@ class Outcomes:
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
-            for operation in operations_repo.open_for_cluster(session, cluster.uuid):
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
+            for operation in operations:
                 operations_repo.close(operation, OperationState.SUCCEEDED, now, left)
             repo.delete_cluster_rows(session, cluster)
+        self.count(operations, driver_label(work), True, now)
         self.notify(work, "end", left)
 
     def finish(
@@ -133,8 +143,10 @@ class Outcomes:
         status: Status,
         succeeded: bool,
         reason: str | None,
+        driver: str = DEFAULT_DRIVER_LABEL,
     ) -> None:
         now = self.clock()
+        self.count(operations, driver, succeeded, now)
         final = states.finish(status, succeeded=succeeded)
         cluster.status = final
         cluster.status_reason = reason
@@ -153,6 +165,18 @@ class Outcomes:
         cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
         repo.release(cluster)
 
+    def count(self, operations: list[Operation], driver: str, succeeded: bool, now: datetime) -> None:
+        """The metrics of operations that ended (in the fenced transaction that ends them)."""
+        counter = self.metrics.operations_completed if succeeded else self.metrics.operations_failed
+        result = "succeeded" if succeeded else "failed"
+        for operation in operations:
+            counter.labels(operation.action, driver).inc()
+            created = operation.created_at
+            if created is not None:
+                created = created if created.tzinfo else created.replace(tzinfo=UTC)
+                elapsed = max(0.0, (now - created).total_seconds())
+                self.metrics.operation_duration.labels(operation.action, driver, result).observe(elapsed)
+
     def notify(self, work: Work, outcome: str, reason: str | None) -> None:
         kind = EVENT_OF_ACTION.get(work.actions[0], "update") if work.actions else "update"
         if work.status == Status.DELETE_IN_PROGRESS:
@@ -160,6 +184,15 @@ class Outcomes:
         elif work.status == Status.CREATE_IN_PROGRESS:
             kind = "create"
         self.notifier.emit(f"magnum.cluster.{kind}.{outcome}", payload(work.spec, reason))
+        # One line per operation's end (the log context names the cluster and the request).
+        if outcome == "error":
+            log.warning("cluster %s: %s failed: %s", work.spec.uuid, kind, reason)
+        else:
+            log.info("cluster %s: %s finished", work.spec.uuid, kind)
+
+
+def driver_label(work: Work) -> str:
+    return work.driver_name or DEFAULT_DRIVER_LABEL
 
 
 def autoscaler_reason(operations: list[Operation]) -> str | None:

@@ -4,6 +4,7 @@ failure is classified (retry later, or fail the operation)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import PermanentError, RetryableError, UnreachableError
+from jeroboam.observability.metrics import DEFAULT_DRIVER_LABEL, metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,6 +106,7 @@ class Phases:
         self.settings = settings
         self.pki = pki
         self.clock = clock
+        self.metrics = metrics()
         # Since when each cluster's infrastructure has not answered at all (this process's view: a
         # conductor that takes the cluster over starts the window again).
         self._unreachable_since: dict[str, datetime] = {}
@@ -137,25 +140,40 @@ class Phases:
         if self.clock() >= work.deadline:
             raise PhaseFailedError(phase, timeout_message(work, phase))
         self._record(work, phase)
+        driver = work.driver_name or DEFAULT_DRIVER_LABEL
+        started = time.perf_counter()
+        outcome = "failed"
         try:
             result = call()
+            outcome = "ok"
         except UnreachableError as exc:
-            raise self._unreachable(work, phase, exc) from exc
+            self.metrics.driver_errors.labels(driver, phase, "unreachable").inc()
+            error = self._unreachable(work, phase, exc)
+            outcome = "retry" if isinstance(error, PhaseRetryError) else "failed"
+            raise error from exc
         except RetryableError as exc:
+            outcome = "retry"
+            self.metrics.driver_errors.labels(driver, phase, "retryable").inc()
             self._unreachable_since.pop(work.spec.uuid, None)
             raise PhaseRetryError(phase, str(exc), exc.delay) from exc
         except PermanentError as exc:
+            self.metrics.driver_errors.labels(driver, phase, "permanent").inc()
             raise PhaseFailedError(phase, str(exc)) from exc
         except LeaseLostError:
+            outcome = "lease_lost"
             raise
         except Exception as exc:  # an unexpected driver error: retry a few times, then give up
             log.exception("cluster %s: unexpected error in phase %s", work.spec.uuid, phase)
+            self.metrics.driver_errors.labels(driver, phase, "unexpected").inc()
             if work.attempts >= self.settings.conductor.unknown_error_retries:
                 raise PhaseFailedError(
                     phase,
                     f"the {work.driver_name} driver failed unexpectedly ({type(exc).__name__}); see the conductor log",
                 ) from exc
+            outcome = "retry"
             raise PhaseRetryError(phase, f"unexpected {type(exc).__name__}", UNKNOWN_ERROR_DELAY) from exc
+        finally:
+            self.metrics.phase_duration.labels(phase, driver, outcome).observe(time.perf_counter() - started)
         self._unreachable_since.pop(work.spec.uuid, None)
         return result
 

@@ -41,6 +41,7 @@ from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import JeroboamError
+from jeroboam.observability import logs
 from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 
@@ -73,6 +74,10 @@ class Reconciler:
 
     # -- entry point -------------------------------------------------------------------------
     def run(self, claim: Claim) -> None:
+        with logs.about_cluster(claim.cluster_id):
+            self._run(claim)
+
+    def _run(self, claim: Claim) -> None:
         work: Work | None = None
         try:
             work = self._load(claim)
@@ -141,6 +146,8 @@ class Reconciler:
                              f"The cluster template {cluster.cluster_template_id} no longer exists.")  # fmt: skip
                 return None
             operations_repo.start(operations, now)
+            if operations and operations[-1].request_id:
+                logs.request_id.set(operations[-1].request_id)  # reset with the cluster when run() ends
             deadline = min(
                 (op.deadline for op in operations),
                 default=now + timedelta(seconds=self.settings.cluster.update_timeout * 60),

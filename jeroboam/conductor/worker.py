@@ -31,6 +31,7 @@ from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import ServiceUnavailableError
+from jeroboam.observability.metrics import metrics
 from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 
@@ -235,6 +236,8 @@ class Conductor:
         with self.db.transaction() as session:
             claims = repo.claim_due(session, self.owner, now, lease_until, free, skip_locked=self._skip_locked)
         for claim in claims:
+            if claim.took_over:
+                metrics().lease_takeovers.inc()
             thread = threading.Thread(target=self._reconcile, args=(claim,), name=f"reconcile-{claim.cluster_id[:8]}")
             with self._lock:
                 self._active[claim.cluster_id] = Active(claim, thread, time.monotonic())

@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, Operation
+from jeroboam.db.repositories import clusters as clusters_repo
 from jeroboam.db.repositories import operations as repo
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import new_uuid
 from jeroboam.domain.operations import OperationRequest
 from jeroboam.domain.states import Action, OperationState, Status
+from jeroboam.observability.metrics import DEFAULT_DRIVER_LABEL, metrics
 
 
 def timeout_minutes(settings: Settings, action: Action, cluster: Cluster) -> int:
@@ -72,6 +74,8 @@ def accept(
         attempts=0,
         created_at=now,
     )
+    driver = clusters_repo.template_driver(session, cluster.cluster_template_id) or DEFAULT_DRIVER_LABEL
+    metrics().operations_accepted.labels(action.value, driver).inc()
     return repo.add(session, operation)
 
 

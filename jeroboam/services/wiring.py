@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from jeroboam.config import Settings
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.observability.metrics import Snapshot
 from jeroboam.pki.secrets import Keyring, load_keyring
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier, NullNotifier
@@ -18,6 +19,7 @@ from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
 from jeroboam.services.federations import FederationService
 from jeroboam.services.history import OperationHistoryService
+from jeroboam.services.metrics import database_snapshot
 from jeroboam.services.mservices import MServiceService
 from jeroboam.services.nodegroups import NodeGroupService
 from jeroboam.services.quotas import QuotaService
@@ -48,6 +50,9 @@ class Services:
 
     def database_reachable(self) -> bool:
         return self.db.reachable()
+
+    def metrics_snapshot(self) -> Snapshot:
+        return database_snapshot(self.db)
 
     @classmethod
     def build(

@@ -178,6 +178,11 @@ def template(session: Session, uuid: str) -> ClusterTemplate | None:
     return session.scalars(select(ClusterTemplate).where(ClusterTemplate.uuid == uuid)).first()
 
 
+def template_driver(session: Session, uuid: str) -> str | None:
+    """The driver a cluster's template names (None: the default driver)."""
+    return session.scalar(select(ClusterTemplate.driver).where(ClusterTemplate.uuid == uuid))
+
+
 _TEMPLATE_LABELS = (
     select(ClusterTemplate.__table__.c.uuid, ClusterTemplate.__table__.c.labels)
     .where(ClusterTemplate.__table__.c.uuid.in_(bindparam("uuids", expanding=True)))

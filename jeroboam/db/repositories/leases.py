@@ -32,6 +32,7 @@ class Claim:
     cluster_id: str
     token: int
     generation: int = 0  # the cluster's generation when claimed
+    took_over: bool = False  # the previous holder's lease lapsed unreleased (it crashed or hung)
 
 
 IN_PROGRESS = sorted(status.value for status in states.IN_PROGRESS)
@@ -48,7 +49,7 @@ def claim_due(
     """Claim up to ``limit`` in-progress clusters whose ``next_check_at`` has come and whose lease
     is free (settled clusters that are due get their health checked in batches: ``claim_settled``)."""
     stmt = (
-        select(Cluster.id, Cluster.uuid, Cluster.lease_token, Cluster.generation)
+        select(Cluster.id, Cluster.uuid, Cluster.lease_token, Cluster.generation, Cluster.lease_expires_at)
         .where(Cluster.next_check_at <= now)
         .where(or_(Cluster.lease_expires_at.is_(None), Cluster.lease_expires_at < now))
         .where(_in_progress())
@@ -58,7 +59,7 @@ def claim_due(
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
     claims: list[Claim] = []
-    for row_id, uuid, token, generation in session.execute(stmt).all():
+    for row_id, uuid, token, generation, lapsed in session.execute(stmt).all():
         result = session.execute(
             update(Cluster)
             .where(Cluster.id == row_id, Cluster.lease_token == token)
@@ -66,7 +67,7 @@ def claim_due(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
-            claims.append(Claim(uuid, token + 1, generation))
+            claims.append(Claim(uuid, token + 1, generation, took_over=lapsed is not None))
     return claims
 
 

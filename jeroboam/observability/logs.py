@@ -1,0 +1,82 @@
+"""Log context and the JSON log format.
+
+Two context variables say what a log line concerns: the API middleware sets the
+request id of the request being served, the conductor sets the cluster (and the
+request id of the operation it works on) while it reconciles one. A filter
+copies them onto every record, so both formats can show them; the JSON format
+writes one object per line with them as fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+request_id: ContextVar[str | None] = ContextVar("jeroboam_request_id", default=None)
+cluster_uuid: ContextVar[str | None] = ContextVar("jeroboam_cluster_uuid", default=None)
+
+
+@contextlib.contextmanager
+def about_cluster(uuid: str, request: str | None = None) -> Iterator[None]:
+    """Lines logged inside concern cluster ``uuid`` (and the request that asked for the work)."""
+    cluster_token = cluster_uuid.set(uuid)
+    request_token = request_id.set(request)
+    try:
+        yield
+    finally:  # also undoes a request id set inside (the work's, once it is read)
+        cluster_uuid.reset(cluster_token)
+        request_id.reset(request_token)
+
+
+class ContextFilter(logging.Filter):
+    """Adds ``request_id`` and ``cluster_uuid`` (or None) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        record.cluster_uuid = cluster_uuid.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the context
+    fields when set, and the traceback as one string."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, var in (("request_id", request_id), ("cluster_uuid", cluster_uuid)):
+            # Set by ContextFilter; read here too for a handler installed without it.
+            value = getattr(record, key, None) or var.get()
+            if value is not None:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure(level: int, json_lines: bool) -> None:
+    """The root logger: one stderr handler in the chosen format, with the context filter."""
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
