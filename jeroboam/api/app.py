@@ -13,8 +13,9 @@ from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import error_body, routing_error_body, status_for
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
-from jeroboam.api.v1 import cluster_templates, federations, mservices, quotas, root, stats
+from jeroboam.api.v1 import cluster_templates, federations, kubernetes_resources, mservices, quotas, root, stats
 from jeroboam.api.v1 import clusters as clusters_api
+from jeroboam.api.v1 import containers as containers_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
@@ -84,6 +85,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(mservices.router)
     app.include_router(federations.router)
     app.include_router(clusters_api.bays_router)
+    app.include_router(containers_api.router)
+    app.include_router(kubernetes_resources.router)
     app.include_router(
         cluster_templates.make_router(
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"

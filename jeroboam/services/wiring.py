@@ -14,6 +14,7 @@ from jeroboam.rpc.wakeup import InProcessWaker, Waker
 from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
+from jeroboam.services.containers import ContainerService
 from jeroboam.services.federations import FederationService
 from jeroboam.services.mservices import MServiceService
 from jeroboam.services.nodegroups import NodeGroupService
@@ -38,6 +39,7 @@ class Services:
     nodegroups: NodeGroupService
     keyring: Keyring
     certificates: CertificateService
+    containers: ContainerService
 
     @classmethod
     def build(
@@ -76,4 +78,5 @@ class Services:
             nodegroups=NodeGroupService(db, policy, settings, waker, notifier, clusters=clusters),
             keyring=keyring,
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
+            containers=ContainerService(db, policy, drivers, settings),
         )
