@@ -41,18 +41,16 @@ def _routes(kind: str) -> None:
         return await _refuse(request, kind, bay_ident)
 
     summary = f"{KINDS[kind]} of a Kubernetes bay (refused: no Kubernetes bay can exist here)"
-    router.add_api_route(f"/v1/{kind}", collection, methods=["GET", "POST"], summary=summary, name=f"{kind}_collection")
-    router.add_api_route(f"/v1/{kind}/detail", collection, methods=["GET"], summary=summary, name=f"{kind}_detail")
-    router.add_api_route(
-        f"/v1/{kind}/{{ident}}", item, methods=["GET", "PATCH", "DELETE"], summary=summary, name=f"{kind}_item"
+    routes = (
+        (f"/v1/{kind}", collection, ("GET", "POST"), "collection"),
+        (f"/v1/{kind}/detail", collection, ("GET",), "detail"),
+        (f"/v1/{kind}/{{ident}}", item, ("GET", "PATCH", "DELETE"), "item"),
+        (f"/v1/{kind}/{{ident}}/{{bay_ident}}", item_in_bay, ("GET", "PATCH", "DELETE"), "item_in_bay"),
     )
-    router.add_api_route(
-        f"/v1/{kind}/{{ident}}/{{bay_ident}}",
-        item_in_bay,
-        methods=["GET", "PATCH", "DELETE"],
-        summary=summary,
-        name=f"{kind}_item_in_bay",
-    )
+    for path, endpoint, methods, what in routes:
+        for method in methods:  # one route per method: each gets its own OpenAPI operation id
+            name = f"{kind}_{what}_{method.lower()}"
+            router.add_api_route(path, endpoint, methods=[method], summary=summary, name=name, operation_id=name)
 
 
 for _kind in KINDS:
