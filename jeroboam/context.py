@@ -17,15 +17,6 @@ class RequestContext:
     auth_token: str | None = field(default=None, repr=False)
     is_admin: bool = False
 
-    def policy_credentials(self) -> dict[str, object]:
-        """What oslo.policy checks rules against."""
-        return {
-            "project_id": self.project_id,
-            "user_id": self.user_id,
-            "roles": sorted(self.roles),
-            "is_admin": self.is_admin,
-        }
-
     @classmethod
     def admin(cls, request_id: str = "") -> RequestContext:
         """A context for internal work (conductor, manage commands) that sees every project."""

@@ -121,3 +121,22 @@ class ServiceUnavailableError(JeroboamError):
     """A service Jeroboam depends on (Keystone, the database) cannot be reached (503)."""
 
     code = "service_unavailable"
+
+
+# -- driver outcomes (the conductor's, not HTTP's) -------------------------------------------------
+# Not JeroboamErrors on purpose: they never reach a client as such. The conductor turns them into
+# a retry after ``delay`` or an operation ``*_FAILED`` with the message (drivers/base.py says how).
+class DriverError(Exception):
+    """A driver could not do what it was asked."""
+
+
+class RetryableError(DriverError):
+    """Try again after ``delay`` seconds."""
+
+    def __init__(self, message: str, delay: float = 5.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(DriverError):
+    """Retrying will not help; the operation fails with this message."""

@@ -175,6 +175,11 @@ class Policy:
         if not self.check(rule, context, target):
             raise PolicyDeniedError(rule)
 
+    def sees_all(self, context: RequestContext, rule: str) -> bool:
+        """Whether a lookup or list crosses projects: an admin whom ``rule`` (an
+        ``*_all_projects`` rule) allows."""
+        return context.is_admin and self.check(rule, context)
+
     def is_admin(self, context: RequestContext) -> bool:
         return self.check("context_is_admin", context)
 

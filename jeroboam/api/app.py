@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jeroboam.api.auth.noauth import NoAuth
-from jeroboam.api.errors import error_body, routing_error_body, status_for
+from jeroboam.api.errors import response_for, routing_error_body
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
 from jeroboam.api.v1 import cluster_templates, federations, kubernetes_resources, mservices, quotas, root, stats
@@ -19,7 +19,7 @@ from jeroboam.api.v1 import containers as containers_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
-from jeroboam.errors import JeroboamError
+from jeroboam.errors import InvalidInputError, JeroboamError
 from jeroboam.services.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(JeroboamError)
     async def on_error(request: Request, exc: JeroboamError) -> Response:
-        status = status_for(exc)
-        if status == 406:
-            return _json(status, routing_error_body(406, exc.message))
-        return _json(status, error_body(status, exc.message))
+        return _json(*response_for(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -67,7 +64,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _json(400, error_body(400, "Invalid input: " + "; ".join(str(e.get("msg")) for e in exc.errors())))
+        problems = "; ".join(str(e.get("msg")) for e in exc.errors())
+        return _json(*response_for(InvalidInputError("Invalid input: " + problems)))
 
     # Routes are matched in this order: the most requested collections first.
     app.include_router(root.router)

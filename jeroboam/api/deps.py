@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jeroboam.context import RequestContext
-from jeroboam.db.repositories.base import PageRequest
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.versions import MIN_VERSION, Version
 from jeroboam.errors import (
     InvalidInputError,

@@ -37,11 +37,27 @@ REASONS = {
 }
 
 
-def status_for(error: errors.JeroboamError) -> int:
+UNEXPECTED = 500  # anything that is not a JeroboamError
+
+
+def status_of(kind: type[errors.JeroboamError]) -> int:
+    """The status of an error category (also for answers made without raising one)."""
     for category, status in STATUS_BY_CATEGORY:
-        if isinstance(error, category):
+        if issubclass(kind, category):
             return status
-    return 500
+    return UNEXPECTED
+
+
+def status_for(error: errors.JeroboamError) -> int:
+    return status_of(type(error))
+
+
+def response_for(error: errors.JeroboamError, *, accept_json: bool = True) -> tuple[int, bytes]:
+    """An error's status and Magnum's body for it (a 406 has the routing errors' body)."""
+    status = status_for(error)
+    if status == status_of(errors.NotAcceptableError):
+        return status, routing_error_body(status, error.message, accept_json=accept_json)
+    return status, error_body(status, error.message)
 
 
 def _title(message: str) -> str:

@@ -18,9 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jeroboam import errors
 from jeroboam.api.errors import (
+    UNEXPECTED,
     error_body,
     keystone_unauthorized_body,
-    routing_error_body,
+    response_for,
+    status_for,
+    status_of,
     unsupported_version_body,
 )
 from jeroboam.api.versions import LEGACY_HEADER, VersionHeaderError, parse_legacy_version_header, parse_version_header
@@ -110,8 +113,8 @@ class EdgeMiddleware:
             log.exception("unexpected error serving %s %s", scope.get("method"), scope.get("path"))
             # If the response had already started there is nothing more we can send.
             if not state.get("response_started"):
-                body = error_body(500, "An unexpected error prevented the server from fulfilling your request.")
-                await _send_simple(send, 500, body, extra)
+                body = error_body(UNEXPECTED, "An unexpected error prevented the server from fulfilling your request.")
+                await _send_simple(send, UNEXPECTED, body, extra)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], extra: Headers, request_id: str
@@ -133,14 +136,14 @@ class EdgeMiddleware:
                     context = cached
                 else:
                     context = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, request_id)
-            except errors.UnauthenticatedError:
+            except errors.UnauthenticatedError as exc:
                 auth_headers = list(extra)
                 if self.www_authenticate:
                     auth_headers.append((b"www-authenticate", f'Keystone uri="{self.www_authenticate}"'.encode()))
-                await _send_simple(send, 401, keystone_unauthorized_body(), auth_headers)
+                await _send_simple(send, status_for(exc), keystone_unauthorized_body(), auth_headers)
                 return
             except errors.ServiceUnavailableError as exc:
-                await _send_simple(send, 503, error_body(503, exc.message), extra)
+                await _send_simple(send, *response_for(exc), extra)
                 return
             context = _with_admin(context, self.admin_check(context))
             state["context"] = context
@@ -155,11 +158,13 @@ class EdgeMiddleware:
                     version = parse_version_header(headers.get("openstack-api-version"))
             except VersionHeaderError as exc:
                 if exc.requested is None:
-                    await _send_simple(send, 406, routing_error_body(406, exc.detail, accept_json=accept_json), extra)
+                    refused = errors.NotAcceptableError(exc.detail)
+                    await _send_simple(send, *response_for(refused, accept_json=accept_json), extra)
                 else:
                     body = unsupported_version_body(exc.requested, accept_json=accept_json)
+                    status = status_of(errors.NotAcceptableError)
                     headers_406 = _version_headers(str(exc.requested), legacy=legacy)
-                    await _send_simple(send, 406, body, extra + headers_406)
+                    await _send_simple(send, status, body, extra + headers_406)
                 return
             state["api_version"] = version
             extra = extra + _version_headers(str(version), legacy=legacy)

@@ -6,21 +6,12 @@ import argparse
 import sys
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import (
-    add_config_argument,
-    add_workers_argument,
-    broker_notifier,
-    check_schema,
-    check_secrets,
-    check_workers_argument,
-    secrets_keyring,
-    serve_workers,
-    settings_from,
-    setup_logging,
-    worker_settings,
-)
+from jeroboam.cmd.arguments import add_config_argument, add_workers_argument, api_flags, check_workers_argument
+from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
+from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.db.session import Database
-from jeroboam.rpc.amqp import AmqpWaker
+from jeroboam.rpc.amqp import AmqpWaker, broker_notifier
 from jeroboam.rpc.wakeup import NullWaker, Waker
 from jeroboam.services.wiring import Services
 
@@ -33,10 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     add_config_argument(parser)
     args = parser.parse_args(argv)
     check_workers_argument(parser, args)
-    settings = settings_from(args.config)
-    settings.api.host = args.host or settings.api.host
-    settings.api.port = args.port or settings.api.port
-    settings.api.workers = args.workers or settings.api.workers
+    settings = settings_from(args.config, api=api_flags(args))
     setup_logging(settings)
     # Fail at start, not at the first request, when the keys cannot read the stored secrets.
     database = Database.from_url(settings.database_url, pool_size=1)

@@ -7,19 +7,13 @@ import signal
 import sys
 import threading
 
-from jeroboam.cmd.common import (
-    add_config_argument,
-    broker_notifier,
-    check_schema,
-    check_secrets,
-    secrets_keyring,
-    settings_from,
-    setup_logging,
-)
+from jeroboam.cmd.arguments import add_config_argument
+from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.rpc.amqp import AmqpWakeSource
+from jeroboam.rpc.amqp import AmqpWakeSource, broker_notifier
 from jeroboam.rpc.wakeup import InProcessWaker
 
 
@@ -28,9 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="name reported in mservices (default: [service] host)")
     add_config_argument(parser)
     args = parser.parse_args(argv)
-    settings = settings_from(args.config)
-    if args.host:
-        settings.service.host = args.host
+    settings = settings_from(args.config, service={"host": args.host} if args.host else None)
     setup_logging(settings)
     db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
     check_schema(db)

@@ -11,21 +11,14 @@ import sys
 import uvicorn
 
 from jeroboam.api.app import create_app
-from jeroboam.cmd.common import (
-    add_config_argument,
-    add_workers_argument,
-    broker_notifier,
-    check_secrets,
-    check_workers_argument,
-    secrets_keyring,
-    serve_workers,
-    settings_from,
-    setup_logging,
-    worker_settings,
-)
+from jeroboam.cmd.arguments import add_config_argument, add_workers_argument, api_flags, check_workers_argument
+from jeroboam.cmd.configuration import settings_from, setup_logging
+from jeroboam.cmd.preflight import check_secrets, secrets_keyring
+from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
 from jeroboam.db import migrate
+from jeroboam.rpc.amqp import broker_notifier
 from jeroboam.rpc.wakeup import DatagramWaker, DatagramWakeSource, InProcessWaker
 from jeroboam.services.wiring import Services
 
@@ -66,11 +59,7 @@ def share_single_engine(settings: Settings) -> str | None:
 
 
 def up(args: argparse.Namespace) -> int:
-    settings = settings_from(args.config, data_dir=args.data_dir)
-    # Flags win over the file and the environment.
-    settings.api.host = args.host or settings.api.host
-    settings.api.port = args.port or settings.api.port
-    settings.api.workers = args.workers or settings.api.workers
+    settings = settings_from(args.config, data_dir=args.data_dir, api=api_flags(args))
     setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mixing = share_single_engine(settings)

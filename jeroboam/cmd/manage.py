@@ -9,14 +9,15 @@ import docker
 import docker.errors
 import requests
 
-from jeroboam.cmd.common import add_config_argument, fail, settings_from
+from jeroboam.cmd.arguments import add_config_argument
+from jeroboam.cmd.configuration import fail, settings_from
 from jeroboam.cmd.sample import config_sample
 from jeroboam.db import migrate
 from jeroboam.db.session import Database, make_engine
 from jeroboam.drivers.docker.image import ImageBuildError, node_image, workload_image
 from jeroboam.pki.secrets import Keyring, SecretsError, generate_key, key_id, load_keyring, write_key_file
 from jeroboam.policy import sample as policy_sample
-from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
+from jeroboam.services.stored_secrets import check_stored_secrets, reencrypt_all
 
 
 def db_upgrade(args: argparse.Namespace) -> int:

@@ -183,7 +183,7 @@ class Conductor:
             )  # fmt: skip
         if claims:
             # Answers after 80 % of the lease are not waited for: the leases would lapse anyway.
-            self.reconciler.check_health_batch(claims, self.owner, self._health_pool, budget=lease * 0.8)
+            self.reconciler.health.check_batch(claims, self.owner, self._health_pool, budget=lease * 0.8)
         return len(claims)
 
     def wait_idle(self, timeout: float | None = None) -> None:

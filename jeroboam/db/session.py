@@ -178,5 +178,14 @@ class Database:
         except OperationalError as exc:
             raise ServiceUnavailableError(f"The database is not available ({type(exc.orig).__name__}).") from exc
 
+    def reachable(self) -> bool:
+        """Whether the database answers a trivial query now (the health check)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:  # any database failure means 'not reachable'
+            return False
+        return True
+
     def dispose(self) -> None:
         self.engine.dispose()

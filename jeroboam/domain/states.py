@@ -40,6 +40,19 @@ class Health(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
+class OperationState(StrEnum):
+    """An operation row's life: accepted, taken by a conductor, then one of three ends."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # by a delete accepted before it finished
+
+
+OPEN_OPERATIONS = (OperationState.PENDING, OperationState.RUNNING)
+
+
 class Action(StrEnum):
     """What a user asked for; each accepted one is an operation row."""
 

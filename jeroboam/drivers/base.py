@@ -1,17 +1,24 @@
-"""The driver contract: what the service and the conductor may ask of a driver.
+"""The driver contract: everything the service and the conductor may ask of a driver.
 
 Drivers take typed specs from ``jeroboam.domain`` and never touch the database.
-Two parts: template checks (``check_template``, asked by the API's services)
-and the lifecycle (``ensure_*``/``delete_*``/``observe``, called only by the
-conductor). Every lifecycle call is idempotent: the conductor re-runs phases
-after a crash or a retry, so calling one twice with the same spec must leave
-the same result, and deleting something absent succeeds.
+Two parts: the checks the API's services ask before they accept a request
+(``Driver``: ``check_template``, ``check_master_resize``) and the lifecycle
+(``ClusterDriver``: ``ensure_*``/``delete_*``/``observe``, ``tls_server_names``,
+called only by the conductor). The core never probes a driver for optional
+methods: a capability a driver lacks is an explicit answer of the method
+(``check_master_resize`` refusing with the reason, ``tls_server_names``
+returning no names). Every lifecycle call is idempotent: the conductor re-runs
+phases after a crash or a retry, so calling one twice with the same spec must
+leave the same result, and deleting something absent succeeds.
 
-Errors: raise ``RetryableError(message, delay)`` for a condition that may pass
-(the conductor tries again after ``delay`` until the operation's deadline) and
-``PermanentError(message)`` when retrying cannot help; the message reaches the
-user in ``status_reason``, so say what failed and what to do. Any other
-exception is treated as retryable a few times, then as permanent.
+Errors (``jeroboam.errors``): raise ``RetryableError(message, delay)`` for a
+condition that may pass (the conductor tries again after ``delay`` until the
+operation's deadline) and ``PermanentError(message)`` when retrying cannot help;
+the message reaches the user in ``status_reason``, so say what failed and what
+to do. Any other exception is treated as retryable a few times, then as
+permanent. Checks raise ``InvalidInputError`` (a 400 with the message).
+
+``tests/contract`` runs the same checks against every driver.
 """
 
 from __future__ import annotations
@@ -32,22 +39,6 @@ from jeroboam.domain.specs import (
 from jeroboam.errors import InvalidInputError
 
 
-class DriverError(Exception):
-    """A driver could not do what it was asked."""
-
-
-class RetryableError(DriverError):
-    """Try again after ``delay`` seconds."""
-
-    def __init__(self, message: str, delay: float = 5.0) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
-class PermanentError(DriverError):
-    """Retrying will not help; the operation fails with this message."""
-
-
 @runtime_checkable
 class Driver(Protocol):
     name: str
@@ -58,6 +49,12 @@ class Driver(Protocol):
         """Raise InvalidInputError naming what does not exist; return the image's facts."""
         ...
 
+    def check_master_resize(self, current: int, desired: int) -> None:
+        """May the control plane go from ``current`` to ``desired`` masters? Return if so; else
+        raise InvalidInputError saying why (a driver that cannot resize masters says so here).
+        The service has already checked the base rule (an odd number, at least one)."""
+        ...
+
 
 @runtime_checkable
 class ClusterDriver(Driver, Protocol):
@@ -65,6 +62,11 @@ class ClusterDriver(Driver, Protocol):
 
     def ensure_infrastructure(self, spec: ClusterSpec) -> None:
         """Networks, volumes and whatever the nodes need before they exist."""
+        ...
+
+    def tls_server_names(self, spec: ClusterSpec) -> Sequence[str]:
+        """Names (DNS or IP) the endpoint's server certificate must carry besides loopback and the
+        cluster's ``api_address``, known after ``ensure_infrastructure``; none is an answer."""
         ...
 
     def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:

@@ -6,11 +6,13 @@ import logging
 from importlib.metadata import entry_points
 
 from jeroboam.config import Settings
-from jeroboam.drivers.base import Driver
+from jeroboam.domain.specs import canonical_coe
+from jeroboam.drivers.base import ContainerDriver, Driver, container_driver
 from jeroboam.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 GROUP = "jeroboam.drivers"
+__all__ = ["GROUP", "ContainerDriver", "DriverRegistry"]
 
 
 class DriverRegistry:
@@ -38,6 +40,17 @@ class DriverRegistry:
             return self._drivers[name]
         except KeyError:
             raise InvalidInputError(f"Cluster driver ({name}) not supported.") from None
+
+    def serving(self, driver: str | None, coe: str, server_type: str) -> Driver:
+        """The driver of a stored template: the one it names, else the one chosen for its coe on
+        its server type (``select``)."""
+        if driver:
+            return self.get(driver)
+        return self.select(canonical_coe(coe), server_type, None)
+
+    def containers(self, driver: str | None, coe: str, server_type: str) -> ContainerDriver:
+        """The driver of a stored template as a ContainerDriver (a 400 when it runs no containers)."""
+        return container_driver(self.serving(driver, coe, server_type))
 
     def supporting(self, coe: str, server_type: str) -> list[str]:
         return [

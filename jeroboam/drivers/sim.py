@@ -102,8 +102,8 @@ from jeroboam.domain.specs import (
     Provides,
     canonical_coe,
 )
-from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
-from jeroboam.errors import ConflictError
+from jeroboam.drivers.base import CatalogDriver
+from jeroboam.errors import ConflictError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -403,6 +403,9 @@ class SimDriver(CatalogDriver):
         """End every hang and latency sleep now (they raise RetryableError); later calls don't sleep."""
         self._closed.set()
 
+    def check_master_resize(self, current: int, desired: int) -> None:
+        """Any size: simulated masters have no quorum to keep."""
+
     # lifecycle
 
     def ensure_infrastructure(self, spec: ClusterSpec) -> None:
@@ -454,8 +457,7 @@ class SimDriver(CatalogDriver):
             return state.endpoint
 
     def tls_server_names(self, spec: ClusterSpec) -> list[str]:
-        """Names the endpoint's server certificate must carry (optional driver method; the pki
-        phase adds loopback): the simulated endpoint's host."""
+        """The simulated endpoint's host (the pki phase adds loopback)."""
         host = _api_address(spec).split("://", 1)[1].rsplit(":", 1)[0]
         return [host]
 

@@ -27,6 +27,9 @@ from kombu import Connection  # type: ignore[attr-defined]
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError
 
+from jeroboam.config import Settings
+from jeroboam.rpc.notifications import Notifier, NullNotifier
+
 log = logging.getLogger(__name__)
 
 WAKEUP_EXCHANGE = "jeroboam.wakeup"
@@ -180,3 +183,10 @@ class AmqpNotifier:
 
     def close(self) -> None:
         self._publisher.close()
+
+
+def broker_notifier(settings: Settings, publisher_id: str) -> Notifier:
+    """Notifications go to the broker when one is configured, else nowhere."""
+    if settings.transport_url:
+        return AmqpNotifier(settings.transport_url, publisher_id=publisher_id)
+    return NullNotifier()

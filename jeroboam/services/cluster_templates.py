@@ -11,11 +11,11 @@ from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import ClusterTemplate
 from jeroboam.db.repositories import cluster_templates as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import templates as rules
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import KNOWN_COES, TemplateResources, canonical_coe
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import InUseError, InvalidFieldError, InvalidInputError, PermissionDeniedError
@@ -56,14 +56,11 @@ class ClusterTemplateService:
         self.drivers = drivers
         self.settings = settings
 
-    def _sees_all(self, context: RequestContext, rule: str) -> bool:
-        return context.is_admin and self.policy.check(rule, context)
-
     # -- reads -----------------------------------------------------------------------------
     def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> Sequence[TemplateRecord]:
         self.policy.authorize("clustertemplate:detail" if detail else "clustertemplate:get_all", context)
         rule = "clustertemplate:detail_all_projects" if detail else "clustertemplate:get_all_all_projects"
-        all_projects = self._sees_all(context, rule)
+        all_projects = self.policy.sees_all(context, rule)
         with self.db.read() as session:
             return repo.list_rows(session, context, page, all_projects=all_projects)
 
@@ -73,7 +70,7 @@ class ClusterTemplateService:
         """``cross_project=False`` looks only at the caller's project and public templates, even
         for admins (Magnum builds clusters only from those). ``session``: read in the caller's
         unit of work rather than one of its own."""
-        all_projects = cross_project and self._sees_all(context, "clustertemplate:get_one_all_projects")
+        all_projects = cross_project and self.policy.sees_all(context, "clustertemplate:get_one_all_projects")
         if session is None:
             with self.db.read() as own:
                 template = repo.get_row(own, context, ident, all_projects=all_projects)
@@ -110,7 +107,7 @@ class ClusterTemplateService:
                 session,
                 context,
                 ident,
-                all_projects=self._sees_all(context, "clustertemplate:update_all_projects"),
+                all_projects=self.policy.sees_all(context, "clustertemplate:update_all_projects"),
             )
             self.policy.authorize("clustertemplate:update", context, target(template))
             changes = compute_changes(template)
@@ -128,7 +125,7 @@ class ClusterTemplateService:
             return template
 
     def delete(self, context: RequestContext, ident: str) -> None:
-        all_projects = self._sees_all(context, "clustertemplate:delete_all_projects")
+        all_projects = self.policy.sees_all(context, "clustertemplate:delete_all_projects")
         with self.db.transaction() as session:
             template = repo.get_row(session, context, ident, all_projects=all_projects)
             self.policy.authorize("clustertemplate:delete", context, target(template))

@@ -9,314 +9,54 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from jeroboam.config import Settings
 from jeroboam.context import RequestContext
-from jeroboam.db.models import Cluster, NodeGroup, Operation
+from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
-from jeroboam.drivers.base import Driver
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import (
     ConflictError,
-    InvalidFieldError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    QuotaExceededError,
 )
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
+from jeroboam.services.announcer import Announcer
+from jeroboam.services.cluster_rules import (
+    DEFAULT_MASTER,
+    DEFAULT_WORKER,
+    HEALTH_FIELDS,
+    UPDATABLE,
+    Room,
+    check_master_size,
+    check_not_deleting,
+    cluster_labels,
+    default_nodegroup,
+    label_count,
+    mark,
+    target,
+)
 from jeroboam.services.cluster_templates import ClusterTemplateService
+from jeroboam.services.cluster_views import ClusterPatch, ClusterView, read_views
 from jeroboam.services.operations import accept
 from jeroboam.services.quotas import QuotaService
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MASTER = "default-master"
-DEFAULT_WORKER = "default-worker"
-# What a cluster PATCH may change (everything else is refused with 400).
-UPDATABLE = ("node_count", "health_status", "health_status_reason")
-HEALTH_FIELDS = ("health_status", "health_status_reason")
-# Notification event of each action: nodegroup changes, resizes and upgrades update the cluster.
-EVENTS = {Action.CREATE: "create", Action.DELETE: "delete"}
-
-
-def target(cluster: Cluster | ClusterFields) -> dict[str, object]:
-    return {"project_id": cluster.project_id, "user_id": cluster.user_id}
-
-
-# -- pure rules ------------------------------------------------------------------------------------
-def check_master_size(master_count: int) -> None:
-    """The base driver rule: an odd number of masters, at least one (etcd/raft quorum)."""
-    if master_count < 1 or master_count % 2 == 0:
-        raise InvalidInputError(f"master nodegroup size of {master_count} is invalid, size cannot be an even number.")
-
-
-def cluster_labels(
-    template_labels: Mapping[str, str], given: Mapping[str, str] | None, *, merge: bool
-) -> dict[str, str]:
-    """No labels (or none) ⇒ the template's; ``merge`` ⇒ the template's overlaid; else exactly the given."""
-    if not given:
-        return dict(template_labels)
-    if merge:
-        return {**template_labels, **given}
-    return dict(given)
-
-
-def label_count(labels: Mapping[str, str], key: str) -> int | None:
-    """An integer-valued label such as ``min_node_count``, or None when absent."""
-    raw = labels.get(key)
-    if raw is None:
-        return None
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise InvalidFieldError("labels", dict(labels), f"Label {key} must be a non-negative integer, not '{raw}'.")
-    return value
-
-
-def quota_message(limit: int) -> str:
-    return (
-        f"Resource limit exceeded: You have reached the maximum clusters per project, {limit}. "
-        "You may delete a cluster to make room for a new one."
-    )
-
-
-# -- what callers read -----------------------------------------------------------------------------
-class ClusterFields(Protocol):
-    """What a cluster's representation reads: an ORM ``Cluster``, or a plain row of the columns a
-    read selected. A summary row has only ``repositories.clusters.SUMMARY_COLUMNS`` (the first
-    fifteen here, and ``ClusterSizes``), which is all a summary shows."""
-
-    @property
-    def uuid(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def project_id(self) -> str: ...
-    @property
-    def user_id(self) -> str: ...
-    @property
-    def cluster_template_id(self) -> str: ...
-    @property
-    def keypair(self) -> str | None: ...
-    @property
-    def docker_volume_size(self) -> int | None: ...
-    @property
-    def labels(self) -> dict[str, str]: ...
-    @property
-    def master_flavor_id(self) -> str | None: ...
-    @property
-    def flavor_id(self) -> str | None: ...
-    @property
-    def stack_id(self) -> str | None: ...
-    @property
-    def create_timeout(self) -> int | None: ...
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def health_status(self) -> str | None: ...
-    @property
-    def status_reason(self) -> str | None: ...
-    @property
-    def health_status_reason(self) -> dict[str, Any]: ...
-    @property
-    def discovery_url(self) -> str | None: ...
-    @property
-    def api_address(self) -> str | None: ...
-    @property
-    def coe_version(self) -> str | None: ...
-    @property
-    def container_version(self) -> str | None: ...
-    @property
-    def node_addresses(self) -> list[str]: ...
-    @property
-    def master_addresses(self) -> list[str]: ...
-    @property
-    def fixed_network(self) -> str | None: ...
-    @property
-    def fixed_subnet(self) -> str | None: ...
-    @property
-    def floating_ip_enabled(self) -> bool: ...
-    @property
-    def master_lb_enabled(self) -> bool: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime | None: ...
-
-
-class ClusterSizes(Protocol):
-    """The sizes a summary row carries (summed over the cluster's nodegroups by its query)."""
-
-    @property
-    def master_count(self) -> int: ...
-    @property
-    def node_count(self) -> int: ...
-
-
-class NodeGroupFields(Protocol):
-    """What a cluster's representation reads of a nodegroup (ORM object or plain row)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def node_count(self) -> int: ...
-    @property
-    def node_addresses(self) -> list[str]: ...
-    @property
-    def is_default(self) -> bool: ...
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def status_reason(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    """A cluster with what its representation derives from: nodegroups and template labels.
-
-    Reads hold plain rows (only the columns they show); a list without details holds no
-    nodegroups, only ``sizes``: (master_count, node_count), which is all a summary shows."""
-
-    cluster: ClusterFields
-    nodegroups: Sequence[NodeGroupFields]
-    template_labels: Mapping[str, str] = field(default_factory=dict)
-    sizes: tuple[int, int] | None = None
-
-    @property
-    def workers(self) -> list[NodeGroupFields]:
-        return [ng for ng in self.nodegroups if ng.role != MASTER]
-
-    @property
-    def masters(self) -> list[NodeGroupFields]:
-        return [ng for ng in self.nodegroups if ng.role == MASTER]
-
-    def counts(self) -> tuple[int, int]:
-        """(master_count, node_count): ``sizes``, or one pass over the nodegroups."""
-        if self.sizes is not None:
-            return self.sizes
-        masters = workers = 0
-        for ng in self.nodegroups:
-            if ng.role == MASTER:
-                masters += ng.node_count
-            else:
-                workers += ng.node_count
-        return masters, workers
-
-    @property
-    def node_count(self) -> int:
-        return self.counts()[1]
-
-    @property
-    def master_count(self) -> int:
-        return self.counts()[0]
-
-    @property
-    def node_addresses(self) -> list[str]:
-        found = [address for ng in self.workers for address in ng.node_addresses or ()]
-        return found or list(self.cluster.node_addresses or ())
-
-    @property
-    def master_addresses(self) -> list[str]:
-        found = [address for ng in self.masters for address in ng.node_addresses or ()]
-        return found or list(self.cluster.master_addresses or ())
-
-    @property
-    def failed(self) -> bool:
-        return self.cluster.status in states.FAILED
-
-    def faults(self) -> dict[str, str]:
-        """Each failed nodegroup's reason; when none failed, the cluster's own reason."""
-        found = {ng.name: ng.status_reason or "" for ng in self.nodegroups if ng.status in states.FAILED}
-        if not found and self.cluster.status_reason:
-            found = {"cluster": self.cluster.status_reason}
-        return found
-
-
-def _default(nodegroups: Sequence[NodeGroup], role: str) -> NodeGroup | None:
-    for ng in nodegroups:
-        if ng.is_default and (ng.role == MASTER) == (role == MASTER):
-            return ng
-    return None
-
-
-@dataclass(frozen=True)
-class ClusterPatch:
-    """A JSON-patch's outcome: attributes it changed (new values) and the ones it addressed."""
-
-    changes: Mapping[str, Any]
-    addressed: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Room:
-    """A project's clusters and its cluster quota."""
-
-    clusters: int
-    limit: int
-
-    def check(self) -> None:
-        if self.clusters >= self.limit:
-            raise QuotaExceededError(quota_message(self.limit))
-
-
-# -- after the commit ------------------------------------------------------------------------------
-class Announcer:
-    """Wakes a conductor and emits the notification of an accepted action, after the commit.
-
-    Both are hints: the operation row is already durable, so a failure here is logged and the
-    request still succeeds (a conductor finds the work on its next poll).
-    """
-
-    def __init__(self, waker: Waker, notifier: Notifier) -> None:
-        self.waker = waker
-        self.notifier = notifier
-
-    def accepted(
-        self, cluster: Cluster, action: Action, operation: Operation | None, nodegroup: NodeGroup | None = None
-    ) -> None:
-        try:
-            self.waker.wake(cluster.uuid)
-        except Exception:
-            log.exception("could not wake a conductor for cluster %s", cluster.uuid)
-        if operation is None:
-            return
-        payload: dict[str, Any] = {
-            "uuid": cluster.uuid,
-            "name": cluster.name,
-            "project_id": cluster.project_id,
-            "user_id": operation.user_id,
-            "status": cluster.status,
-            "action": action.value,
-            "operation_id": operation.uuid,
-        }
-        if nodegroup is not None:
-            payload["nodegroup"] = {"uuid": nodegroup.uuid, "name": nodegroup.name, "status": nodegroup.status}
-        event = f"magnum.cluster.{EVENTS.get(action, 'update')}.start"
-        try:
-            self.notifier.emit(event, payload)
-        except Exception:
-            log.exception("could not emit %s for cluster %s", event, cluster.uuid)
 
 
 class ClusterService:
@@ -340,20 +80,17 @@ class ClusterService:
         self.quotas = quotas
         self.announcer = Announcer(waker, notifier)
 
-    def sees_all(self, context: RequestContext, rule: str) -> bool:
-        return context.is_admin and self.policy.check(rule, context)
-
     # -- reads -----------------------------------------------------------------------------
     def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> list[ClusterView]:
         self.policy.authorize("cluster:detail" if detail else "cluster:get_all", context)
         rule = "cluster:detail_all_projects" if detail else "cluster:get_all_all_projects"
-        all_projects = self.sees_all(context, rule)
+        all_projects = self.policy.sees_all(context, rule)
         with self.db.read() as session:
             rows = repo.list_rows(session, context, page, all_projects=all_projects, detail=detail)
             return read_views(session, rows, detail=detail)
 
     def get(self, context: RequestContext, ident: str) -> ClusterView:
-        all_projects = self.sees_all(context, "cluster:get_one_all_projects")
+        all_projects = self.policy.sees_all(context, "cluster:get_one_all_projects")
         with self.db.read() as session:
             row = repo.get_row(session, context, ident, all_projects=all_projects)
             self.policy.authorize("cluster:get", context, target(row))
@@ -373,7 +110,7 @@ class ClusterService:
                 context, values["cluster_template_id"], missing_is_invalid=template_missing_is_invalid, session=session
             )
             room = self._room(session, project_id)  # checked again, under the project's lock, before the insert
-        driver = self.driver_for(template)
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type)
         docker_volume_size = values.get("docker_volume_size") or template.docker_volume_size
         check_docker_volume(docker_volume_size, template.docker_storage_driver)
         master_count = int(values.get("master_count", 1))
@@ -500,7 +237,7 @@ class ClusterService:
                 session,
                 context,
                 ident,
-                all_projects=self.sees_all(context, "cluster:update_all_projects"),
+                all_projects=self.policy.sees_all(context, "cluster:update_all_projects"),
                 for_update=True,
             )
             self.policy.authorize("cluster:update", context, target(cluster))
@@ -518,7 +255,7 @@ class ClusterService:
                     cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
             retry = "node_count" in patch.addressed and cluster.status in states.FAILED
             if "node_count" in patch.changes or retry:
-                worker = _default(nodegroups, WORKER)
+                worker = default_nodegroup(nodegroups, WORKER)
                 if worker is None:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
@@ -548,7 +285,7 @@ class ClusterService:
                 session,
                 context,
                 ident,
-                all_projects=self.sees_all(context, "cluster:delete_all_projects"),
+                all_projects=self.policy.sees_all(context, "cluster:delete_all_projects"),
                 for_update=True,
             )
             self.policy.authorize("cluster:delete", context, target(cluster))
@@ -576,7 +313,7 @@ class ClusterService:
             self.policy.authorize("cluster:resize", context, target(cluster))
             nodegroup = self._nodegroup(session, cluster, nodegroup_ident)
             if nodegroup.role == MASTER:
-                self._check_master_resize(session, cluster, node_count)
+                self._check_master_resize(session, cluster, nodegroup.node_count, node_count)
             elif node_count < nodegroup.min_node_count or (
                 nodegroup.max_node_count is not None and node_count > nodegroup.max_node_count
             ):
@@ -613,7 +350,7 @@ class ClusterService:
         at a time. A default nodegroup upgrades the whole cluster: its template changes and
         both default nodegroups take the new image; another nodegroup may only catch up with
         the cluster's current template."""
-        all_projects = self.sees_all(context, "cluster:upgrade_all_projects")
+        all_projects = self.policy.sees_all(context, "cluster:upgrade_all_projects")
         with self.db.transaction() as session:
             found = repo.get_visible(session, context, ident, all_projects=all_projects)
             self.policy.authorize("cluster:upgrade", context, target(found))
@@ -659,11 +396,6 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
-    def driver_for(self, template: TemplateRecord) -> Driver:
-        if template.driver:
-            return self.drivers.get(template.driver)
-        return self.drivers.select(canonical_coe(template.coe), template.server_type, None)
-
     def _template(
         self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
     ) -> TemplateRecord:
@@ -682,39 +414,19 @@ class ClusterService:
     def _nodegroup(self, session: Session, cluster: Cluster, ident: str | None) -> NodeGroup:
         if ident is not None:
             return nodegroups_repo.get_in_cluster(session, cluster.uuid, ident, for_update=True)
-        found = _default(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
+        found = default_nodegroup(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
         if found is None:
             raise nodegroups_repo.not_found(DEFAULT_WORKER)
         return found
 
-    def _check_master_resize(self, session: Session, cluster: Cluster, node_count: int) -> None:
+    def _check_master_resize(self, session: Session, cluster: Cluster, current: int, node_count: int) -> None:
+        """The create rules (an odd number; more than one needs ``master_lb_enabled``), then the
+        driver's answer, which says why when it cannot."""
+        check_master_size(node_count)
+        if node_count > 1 and not cluster.master_lb_enabled:
+            raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         template = repo.template(session, cluster.cluster_template_id)
-        driver = self.driver_for(template) if template is not None else None
-        validate = getattr(driver, "validate_master_resize", None)
-        if validate is None:
-            raise InvalidInputError("Resizing the master nodegroup is not supported by this driver.")
-        validate(node_count)
-
-
-def check_not_deleting(nodegroup: NodeGroup) -> None:
-    """A nodegroup being deleted takes no other change (its removal would undo it)."""
-    if nodegroup.status == Status.DELETE_IN_PROGRESS:
-        raise ConflictError(f"Nodegroup {nodegroup.name} is being deleted.")
-
-
-def mark(nodegroup: NodeGroup, status: str | None) -> None:
-    """A nodegroup whose desired state changed: its new status and generation."""
-    nodegroup.status = status
-    nodegroup.generation = (nodegroup.generation or 0) + 1
-
-
-def read_views(session: Session, rows: Sequence[ClusterFields], *, detail: bool) -> list[ClusterView]:
-    """Views of cluster rows. A summary's rows carry their sizes (``repo.SUMMARY_COLUMNS``); a
-    detailed view takes two more queries, whatever the number of rows: what it shows of the
-    nodegroups, and the templates' labels."""
-    if not detail:
-        sized = cast(Sequence[ClusterSizes], rows)
-        return [ClusterView(c, (), sizes=(s.master_count, s.node_count)) for c, s in zip(rows, sized, strict=True)]
-    grouped = nodegroups_repo.rows_for_clusters(session, (c.uuid for c in rows))
-    labels = repo.template_labels(session, (c.cluster_template_id for c in rows))
-    return [ClusterView(c, grouped.get(c.uuid, ()), labels.get(c.cluster_template_id, {})) for c in rows]
+        if template is None:
+            raise InvalidInputError(f"The cluster template {cluster.cluster_template_id} no longer exists.")
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type)
+        driver.check_master_resize(current, node_count)

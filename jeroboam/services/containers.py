@@ -21,7 +21,6 @@ from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Container
 from jeroboam.db.repositories import containers as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.repositories.containers import BayRecord
 from jeroboam.db.session import Database
 from jeroboam.domain.containers import (
@@ -37,10 +36,10 @@ from jeroboam.domain.containers import (
     ExecResult,
 )
 from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import canonical_coe
-from jeroboam.drivers.base import ContainerDriver, DriverError, container_driver
-from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError, ServiceUnavailableError
+from jeroboam.drivers.registry import ContainerDriver, DriverRegistry
+from jeroboam.errors import ConflictError, DriverError, InvalidInputError, NotFoundError, ServiceUnavailableError
 from jeroboam.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -269,11 +268,7 @@ class ContainerService:
         return row, record, self._driver(record)
 
     def _driver(self, record: BayRecord) -> ContainerDriver:
-        if record.driver:
-            driver = self.drivers.get(record.driver)
-        else:
-            driver = self.drivers.select(canonical_coe(record.coe), record.server_type, None)
-        return container_driver(driver)
+        return self.drivers.containers(record.driver, record.coe, record.server_type)
 
     @staticmethod
     def _call(call: Callable[[], T]) -> T:

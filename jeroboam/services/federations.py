@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Federation
 from jeroboam.db.repositories import federations as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like, new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.templates import generate_name
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy

@@ -14,16 +14,18 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, NodeGroup
 from jeroboam.db.repositories import clusters as clusters_repo
 from jeroboam.db.repositories import nodegroups as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
 from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.errors import ConflictError, InvalidInputError, NotFoundError
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
-from jeroboam.services.clusters import Announcer, ClusterService, check_not_deleting, cluster_labels, mark
+from jeroboam.services.announcer import Announcer
+from jeroboam.services.cluster_rules import check_not_deleting, cluster_labels, mark
+from jeroboam.services.clusters import ClusterService
 from jeroboam.services.operations import accept
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -167,14 +169,14 @@ class NodeGroupService:
         self, context: RequestContext, cluster_ident: str, page: PageRequest, *, role: str | None = None
     ) -> tuple[Cluster, Sequence[NodeGroup]]:
         self.policy.authorize("nodegroup:get_all", context)
-        all_projects = self.clusters.sees_all(context, "nodegroup:get_all_all_projects")
+        all_projects = self.policy.sees_all(context, "nodegroup:get_all_all_projects")
         with self.db.transaction() as session:
             cluster = self._cluster(session, context, cluster_ident, all_projects=all_projects)
             return cluster, repo.list_page(session, cluster.uuid, page, role=role)
 
     def get(self, context: RequestContext, cluster_ident: str, ident: str) -> NodeGroupView:
         self.policy.authorize("nodegroup:get", context)
-        all_projects = self.clusters.sees_all(context, "nodegroup:get_one_all_projects")
+        all_projects = self.policy.sees_all(context, "nodegroup:get_one_all_projects")
         with self.db.transaction() as session:
             cluster = self._cluster(session, context, cluster_ident, all_projects=all_projects)
             return NodeGroupView(repo.get_in_cluster(session, cluster.uuid, ident), cluster.uuid, cluster.labels)
@@ -206,7 +208,7 @@ class NodeGroupService:
                 raise NotFoundError(f"ClusterTemplate {cluster.cluster_template_id} could not be found.")
             flavor_id = values.get("flavor_id") or cluster.flavor_id
             image_id = values.get("image_id") or template.image_id
-            self.clusters.driver_for(template).check_template(
+            self.clusters.drivers.serving(template.driver, template.coe, template.server_type).check_template(
                 TemplateResources(
                     coe=canonical_coe(template.coe),
                     server_type=template.server_type,

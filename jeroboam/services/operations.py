@@ -18,7 +18,7 @@ from jeroboam.db.models import Cluster, Operation
 from jeroboam.db.repositories import operations as repo
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import new_uuid
-from jeroboam.domain.states import Action, Status
+from jeroboam.domain.states import Action, OperationState, Status
 
 
 def timeout_minutes(settings: Settings, action: Action, cluster: Cluster) -> int:
@@ -59,7 +59,7 @@ def accept(
         cluster_id=cluster.uuid,
         nodegroup_id=nodegroup_id,
         action=action.value,
-        state="pending",
+        state=OperationState.PENDING,
         request=request,
         project_id=cluster.project_id,
         user_id=context.user_id,

@@ -12,8 +12,8 @@ from jeroboam.config import Settings
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Quota
 from jeroboam.db.repositories import quotas as repo
-from jeroboam.db.repositories.base import PageRequest
 from jeroboam.db.session import Database
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import InvalidInputError, PermissionDeniedError
 from jeroboam.policy import Policy
 

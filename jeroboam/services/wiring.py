@@ -41,6 +41,9 @@ class Services:
     certificates: CertificateService
     containers: ContainerService
 
+    def database_reachable(self) -> bool:
+        return self.db.reachable()
+
     @classmethod
     def build(
         cls,

@@ -16,11 +16,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from jeroboam.config import Settings
+from jeroboam.config import DockerDriverSettings, Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, Taint, TemplateResources, TlsMaterial
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker.driver import DockerDriver
-from jeroboam.errors import InvalidInputError
+from jeroboam.errors import InvalidInputError, RetryableError
 from jeroboam.pki import x509 as pki
 
 pytestmark = pytest.mark.docker
@@ -247,5 +246,66 @@ def test_three_masters_form_a_raft_quorum_of_reachable_managers(
             filters={"label": [f"{LABEL}={spec.uuid}", "org.jeroboam.role=manager"]})}  # fmt: skip
         assert len(ports) == 3  # each manager publishes its own endpoint
     finally:
+        driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0
+
+
+def test_the_control_plane_resizes_one_manager_at_a_time_keeping_raft_quorum(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    """1 → 3 → 5 → 3 → 1 managers: after every step the swarm has exactly that many managers, all
+    reachable, one leader, and the worker stayed; leaving managers are demoted before they go."""
+    # The engine is shared with other test runs: this cluster may sit next to other projects'.
+    driver = DockerDriver(Settings(data_dir=tmp_path, docker=DockerDriverSettings(allow_project_mixing=True)))
+    spec = spec_of("project-a", workers=1)
+    transcript: list[str] = []
+    policy = pki.X509Policy(key_algorithm="ec")
+    ca = pki.create_authority(spec.name, policy)
+    authority = pki.Authority(ca.certificate_pem, ca.private_key_pem)
+    client = pki.issue_client(authority, policy)
+
+    def tls(spec: ClusterSpec) -> TlsMaterial:
+        """As the pki phase: the same CA, an endpoint certificate naming the managers there are."""
+        names = ["127.0.0.1", "localhost", *driver.tls_server_names(spec)]
+        server = pki.issue_server(authority, spec.name, names, policy)
+        return TlsMaterial(
+            ca.certificate_pem, server.certificate_pem, server.private_key_pem, client.certificate_pem,
+            client.private_key_pem,
+        )  # fmt: skip
+
+    try:
+        driver.ensure_infrastructure(spec)
+        spec = replace(spec, tls=tls(spec))
+        for group in (*spec.masters, *spec.workers):
+            driver.ensure_nodegroup(spec, group)
+        driver.ensure_endpoint(spec)
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        worker = [n for n in driver._swarm(home, spec).nodes() if "-default-worker-" in n]
+        for current, desired in ((1, 3), (3, 5), (5, 3), (3, 1)):
+            driver.check_master_resize(current, desired)
+            masters = replace(spec.masters[0], node_count=desired)
+            spec = replace(spec, nodegroups=(masters, spec.workers[0]))
+            driver.ensure_infrastructure(spec)
+            spec = replace(spec, tls=tls(spec))
+            started = time.monotonic()
+            driver.ensure_nodegroup(spec, masters)
+            took = time.monotonic() - started
+            raw = driver._swarm(home, spec).client.api.nodes()
+            managers = sorted(
+                (n["Description"]["Hostname"], status["Reachability"], bool(status.get("Leader")))
+                for n in raw if (status := n.get("ManagerStatus"))
+            )  # fmt: skip
+            transcript.append(
+                f"{current} -> {desired} managers in {took:.0f} s: "
+                + ", ".join(f"{name} {reach}{' leader' if leader else ''}" for name, reach, leader in managers)
+            )
+            assert len(managers) == desired
+            assert {reach for _, reach, _ in managers} == {"reachable"}
+            assert sum(leader for _, _, leader in managers) == 1
+            assert [n for n in driver._swarm(home, spec).nodes() if "-default-worker-" in n] == worker
+            assert driver.observe(spec).api_ok
+    finally:
+        print("\n".join(["control-plane resize transcript:", *transcript]))
         driver.delete_cluster(spec)
     assert leftovers(docker_client, spec.uuid) == 0

@@ -34,7 +34,7 @@ from jeroboam.pki import x509 as pki
 from jeroboam.pki.secrets import Keyring, SecretsError, key_id
 from jeroboam.rpc.notifications import NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker
-from jeroboam.services.certificates import check_stored_secrets, reencrypt_all
+from jeroboam.services.stored_secrets import check_stored_secrets, reencrypt_all
 from jeroboam.services.wiring import Services
 from tests.conftest import Api, RunningServer, make_settings
 from tests.support.databases import database_or_skip

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation, Quota
-from jeroboam.services.clusters import Announcer
+from jeroboam.services.announcer import Announcer
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 
@@ -716,6 +716,21 @@ def test_resize_records_nodes_to_remove(alpha: Api, ready: str, server: RunningS
     assert again.status_code == 202
 
 
+def test_a_master_resize_follows_the_create_rules_and_the_drivers_answer(
+    alpha: Api, template: str, server: RunningServer
+) -> None:
+    uuid = make_cluster(alpha, template, name="lb", master_lb_enabled=True)
+    arrange(server, uuid, "CREATE_COMPLETE")
+    url = f"/v1/clusters/{uuid}/actions/resize"
+    even = alpha.post(url, json={"node_count": 2, "nodegroup": "default-master"})
+    assert even.status_code == 400
+    assert detail(even) == "master nodegroup size of 2 is invalid, size cannot be an even number."
+    grown = alpha.post(url, json={"node_count": 3, "nodegroup": "default-master"})
+    assert grown.status_code == 202, grown.text
+    body = alpha.get(f"/v1/clusters/{uuid}").json()
+    assert (body["status"], body["master_count"]) == ("UPDATE_IN_PROGRESS", 3)
+
+
 def test_resize_refusals(alpha: Api, ready: str, server: RunningServer) -> None:
     with server.services.db.transaction() as session:
         session.scalars(
@@ -729,7 +744,7 @@ def test_resize_refusals(alpha: Api, ready: str, server: RunningServer) -> None:
     )
     master = alpha.post(url, json={"node_count": 3, "nodegroup": "default-master"})
     assert master.status_code == 400
-    assert detail(master) == "Resizing the master nodegroup is not supported by this driver."
+    assert detail(master) == "master_count must be 1 when master_lb_enabled is False"
     missing = alpha.post(url, json={})
     assert missing.status_code == 400
     assert detail(missing) == "Invalid input for field/attribute node_count. Value: 'None'. Mandatory field missing."

@@ -102,7 +102,7 @@ class Periodic:
 
     def check_batch(self, claims: list[leases_repo.Claim]) -> None:
         conductor = self.conductor
-        conductor.reconciler.check_health_batch(claims, conductor.owner, conductor._health_pool, budget=10)
+        conductor.reconciler.health.check_batch(claims, conductor.owner, conductor._health_pool, budget=10)
 
     def row(self, uuid: str) -> Cluster:
         with self.services.db.transaction() as session:
@@ -199,7 +199,7 @@ def test_a_health_batch_whose_claims_were_taken_over_writes_nothing(periodic: Pe
             .values(lease_owner="other", lease_token=Cluster.lease_token + 1)
         )
     before = {uuid: periodic.row(uuid) for uuid in uuids}
-    periodic.conductor.reconciler.check_health_batch(
+    periodic.conductor.reconciler.health.check_batch(
         claims, periodic.conductor.owner, periodic.conductor._health_pool, 10
     )
     for uuid in uuids:
@@ -218,7 +218,7 @@ def test_a_request_accepted_during_a_health_batch_is_due_at_once(periodic: Perio
             session, periodic.conductor.owner, now, now + timedelta(seconds=30), 10, skip_locked=False
         )
     periodic.services.clusters.resize(MEMBER, uuid, 2)  # accepted while the batch holds the lease
-    periodic.conductor.reconciler.check_health_batch(
+    periodic.conductor.reconciler.health.check_batch(
         claims, periodic.conductor.owner, periodic.conductor._health_pool, 10
     )
     row = periodic.row(uuid)

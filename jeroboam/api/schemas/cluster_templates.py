@@ -6,7 +6,7 @@ from typing import Any
 
 from jeroboam.api.deps import isoformat, links
 from jeroboam.api.schemas.fields import Field
-from jeroboam.db.repositories.cluster_templates import TemplateRecord
+from jeroboam.services.records import TemplateFields
 
 
 def _text(**kw: Any) -> Field:
@@ -67,7 +67,7 @@ CREATE_DEFAULTS: dict[str, Any] = {
 PATCHABLE = [name for name, spec in FIELDS.items() if not spec.readonly and name != "uuid"]
 
 
-def render(template: TemplateRecord, base: str, collection_path: str = "clustertemplates") -> dict[str, Any]:
+def render(template: TemplateFields, base: str, collection_path: str = "clustertemplates") -> dict[str, Any]:
     return {
         "uuid": template.uuid,
         "name": template.name,

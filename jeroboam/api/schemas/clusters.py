@@ -9,7 +9,7 @@ from typing import Any
 from jeroboam.api.deps import isoformat, links
 from jeroboam.api.schemas.fields import Field
 from jeroboam.domain.versions import CLUSTER_ID_FIELD, Version
-from jeroboam.services.clusters import ClusterView
+from jeroboam.services.cluster_views import ClusterView
 
 NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_.-]*$"
 HEALTH = ("HEALTHY", "UNHEALTHY", "UNKNOWN")

@@ -6,9 +6,9 @@ from typing import Any
 
 from jeroboam.api.deps import isoformat, links
 from jeroboam.api.schemas.fields import Field, check_value
-from jeroboam.db.models import Federation
 from jeroboam.errors import InvalidFieldError
 from jeroboam.services.federations import STATUSES
+from jeroboam.services.records import FederationFields
 
 NAME_PATTERN = "^[a-zA-Z][a-zA-Z0-9_.-]*$"
 
@@ -64,7 +64,7 @@ def check_body(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def render(federation: Federation, base: str, *, detail: bool = True) -> dict[str, Any]:
+def render(federation: FederationFields, base: str, *, detail: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "uuid": federation.uuid,
         "name": federation.name,

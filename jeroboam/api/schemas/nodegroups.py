@@ -7,8 +7,8 @@ from typing import Any
 from jeroboam.api.deps import isoformat, links
 from jeroboam.api.schemas.clusters import label_differences
 from jeroboam.api.schemas.fields import Field
-from jeroboam.db.models import NodeGroup
 from jeroboam.services.nodegroups import NodeGroupView
+from jeroboam.services.records import NodeGroupSummary
 
 
 def _text(**kw: Any) -> Field:
@@ -63,7 +63,7 @@ def collection_path(cluster_uuid: str) -> str:
     return f"clusters/{cluster_uuid}/nodegroups"
 
 
-def render_summary(nodegroup: NodeGroup) -> dict[str, Any]:
+def render_summary(nodegroup: NodeGroupSummary) -> dict[str, Any]:
     """List items: no links, and Magnum's always-rendered defaults for the two bounds (the real
     values are in the GET of one nodegroup)."""
     return {

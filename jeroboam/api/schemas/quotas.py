@@ -6,8 +6,8 @@ from typing import Any
 
 from jeroboam.api.deps import isoformat
 from jeroboam.api.schemas.fields import Field
-from jeroboam.db.models import Quota
 from jeroboam.services.quotas import RESOURCES, DefaultQuota
+from jeroboam.services.records import QuotaFields
 
 FIELDS: dict[str, Field] = {
     "id": Field("integer", minimum=1, description="Ignored: assigned by the server."),
@@ -24,7 +24,7 @@ FIELDS: dict[str, Field] = {
 }
 
 
-def render(quota: Quota | DefaultQuota) -> dict[str, Any]:
+def render(quota: QuotaFields | DefaultQuota) -> dict[str, Any]:
     """A stored quota in full; a project's default limit as just project, limit and resource."""
     if isinstance(quota, DefaultQuota):
         return {"project_id": quota.project_id, "hard_limit": quota.hard_limit, "resource": quota.resource}

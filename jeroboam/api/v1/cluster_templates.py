@@ -23,17 +23,17 @@ from jeroboam.api.deps import (
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas.cluster_templates import CREATE_DEFAULTS, FIELDS, PATCHABLE, render
 from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, check_value, openapi_body, validate_body
-from jeroboam.db.models import ClusterTemplate
 from jeroboam.domain.templates import NON_REMOVABLE
 from jeroboam.errors import InvalidFieldError
 from jeroboam.services.cluster_templates import ClusterTemplateService
+from jeroboam.services.records import TemplateFields
 
 BODY = openapi_body(body_schema(FIELDS))
 PATCH_BODY = openapi_body(PATCH_SCHEMA)
 
 
 def compute_changes(operations: list[dict[str, Any]], base: str) -> Any:
-    def changes(template: ClusterTemplate) -> dict[str, Any]:
+    def changes(template: TemplateFields) -> dict[str, Any]:
         current = render(template, base)
         patched = apply_patch(current, operations, internal=(), mandatory=NON_REMOVABLE)
         result: dict[str, Any] = {}

@@ -37,7 +37,8 @@ from jeroboam.api.schemas.fields import (
 )
 from jeroboam.domain.versions import MIN_VERSION, RESIZE, ROLLBACK, UPGRADE, ZERO_NODE_COUNT, Version
 from jeroboam.errors import InvalidFieldError, InvalidInputError
-from jeroboam.services.clusters import ClusterPatch, ClusterService, ClusterView
+from jeroboam.services.cluster_views import ClusterPatch, ClusterView
+from jeroboam.services.clusters import ClusterService
 
 ZERO_NOT_SUPPORTED = "Resizing a nodegroup to zero is not supported in the provided microversion."
 UPGRADE_NOT_SUPPORTED = "Cluster upgrade is not supported in the provided microversion."

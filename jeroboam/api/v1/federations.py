@@ -12,8 +12,8 @@ from jeroboam.api.deps import PAGE_ARGUMENTS, base_url, check_query, collection,
 from jeroboam.api.patch import apply_patch, parse_patch
 from jeroboam.api.schemas.federations import FIELDS, INTERNAL, NON_REMOVABLE, PATCHABLE, check_body, check_field, render
 from jeroboam.api.schemas.fields import PATCH_SCHEMA, body_schema, openapi_body, parse_bool, validate_body
-from jeroboam.db.models import Federation
 from jeroboam.services.federations import ComputeChanges, FederationService
+from jeroboam.services.records import FederationFields
 
 router = APIRouter(tags=["federations"])
 
@@ -27,7 +27,7 @@ def service(request: Request) -> FederationService:
 
 
 def compute_changes(base: str) -> ComputeChanges:
-    def changes(federation: Federation, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    def changes(federation: FederationFields, operations: list[dict[str, Any]]) -> dict[str, Any]:
         current = render(federation, base)
         patched = apply_patch(current, operations, internal=INTERNAL, mandatory=NON_REMOVABLE)
         result: dict[str, Any] = {}

@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from sqlalchemy import text
 
 from jeroboam.api.deps import JSON_OBJECT, base_url, json_response
+from jeroboam.api.errors import status_of
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION
+from jeroboam.errors import ServiceUnavailableError
+from jeroboam.services.wiring import Services
 
 router = APIRouter(tags=["versions"])
 
@@ -76,9 +78,7 @@ async def v1(request: Request) -> Response:
 # In the thread pool: a database that hangs must not hold up the event loop.
 @router.get("/healthcheck", summary="Health check", response_class=PlainTextResponse)
 def healthcheck(request: Request) -> Response:
-    try:
-        with request.app.state.services.db.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:  # any database failure means 'not healthy'
-        return PlainTextResponse("database unavailable", status_code=503)
+    services: Services = request.app.state.services
+    if not services.database_reachable():
+        return PlainTextResponse("database unavailable", status_code=status_of(ServiceUnavailableError))
     return PlainTextResponse("OK")

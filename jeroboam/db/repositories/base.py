@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import JSON, ColumnElement, Select, and_, bindparam, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import AmbiguousNameError, InvalidFieldError, InvalidInputError, NotFoundError
 
 T = TypeVar("T")
 # A named tuple of the columns a read selected (``PageStatements``); fields are read by name.
 Record: TypeAlias = Any
-
-
-@dataclass(frozen=True)
-class PageRequest:
-    limit: int
-    marker: str | None = None
-    sort_key: str = "id"
-    sort_dir: Literal["asc", "desc"] = "asc"
 
 
 _SORTABLE: dict[type[Any], frozenset[str]] = {}

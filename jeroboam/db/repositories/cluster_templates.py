@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate
-from jeroboam.db.repositories.base import PageRequest, PageStatements, Record, find_one, paginate
+from jeroboam.db.repositories.base import PageStatements, Record, find_one, paginate
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import ConflictError
 
 RESOURCE = "ClusterTemplate"

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Quota
-from jeroboam.db.repositories.base import PageRequest, PageStatements, Record, find_one, paginate
+from jeroboam.db.repositories.base import PageStatements, Record, find_one, paginate
 from jeroboam.db.session import hold_named_lock
+from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER
 from jeroboam.errors import ConflictError, NotFoundError
 
@@ -130,7 +131,6 @@ def lock(session: Session, uuid: str) -> Cluster:
 
 
 _EXISTS = select(_T.c.id).where(_T.c.uuid == bindparam("uuid"))
-_COUNT_IN_PROJECT = select(func.count(_T.c.id)).where(_T.c.project_id == bindparam("project"))
 _TEMPLATE_EXISTS = select(ClusterTemplate.__table__.c.id).where(ClusterTemplate.__table__.c.uuid == bindparam("uuid"))
 
 
@@ -171,11 +171,6 @@ def count_and_limit(session: Session, project_id: str) -> tuple[int, int | None]
     statement."""
     count, limit = session.connection().execute(_COUNT_AND_LIMIT, {"project": project_id}).one()
     return int(count or 0), None if limit is None else int(limit)
-
-
-def count_in_project(session: Session, project_id: str) -> int:
-    """Clusters a project owns, whatever their status (what the cluster quota counts)."""
-    return int(session.connection().execute(_COUNT_IN_PROJECT, {"project": project_id}).scalar() or 0)
 
 
 def template(session: Session, uuid: str) -> ClusterTemplate | None:

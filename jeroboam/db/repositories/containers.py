@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate, Container
-from jeroboam.db.repositories.base import PageRequest, find_one, paginate
+from jeroboam.db.repositories.base import find_one, paginate
+from jeroboam.domain.paging import PageRequest
 
 RESOURCE = "Container"
 AMBIGUOUS = "Multiple containers exist with same name. Please use the container uuid instead."

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, Federation
-from jeroboam.db.repositories.base import PageRequest, find_one, paginate
+from jeroboam.db.repositories.base import find_one, paginate
+from jeroboam.domain.paging import PageRequest
 
 RESOURCE = "Federation"
 AMBIGUOUS = "Multiple federations exist with same name. Please use the federation uuid instead."

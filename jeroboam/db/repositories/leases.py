@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, or_, select, tuple_, upd
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
-from jeroboam.db.repositories import certificates
+from jeroboam.db.repositories import certificates, nodegroups
 from jeroboam.db.repositories.operations import OPEN
 from jeroboam.domain import states
 from jeroboam.domain.states import Status
@@ -257,23 +257,9 @@ def release(cluster: Cluster) -> None:
     cluster.lease_expires_at = None
 
 
-def template_of(session: Session, cluster: Cluster) -> ClusterTemplate | None:
-    return session.scalars(select(ClusterTemplate).where(ClusterTemplate.uuid == cluster.cluster_template_id)).first()
-
-
-def nodegroups_of(session: Session, cluster: Cluster) -> Sequence[NodeGroup]:
-    return session.scalars(select(NodeGroup).where(NodeGroup.cluster_id == cluster.uuid).order_by(NodeGroup.id)).all()
-
-
-def open_operations(session: Session, cluster: Cluster) -> Sequence[Operation]:
-    return session.scalars(
-        select(Operation).where(Operation.cluster_id == cluster.uuid, Operation.state.in_(OPEN)).order_by(Operation.id)
-    ).all()
-
-
 def delete_cluster_rows(session: Session, cluster: Cluster) -> None:
     certificates.delete_for_cluster(session, cluster.uuid)  # its CAs and (encrypted) keys
-    for nodegroup in nodegroups_of(session, cluster):
+    for nodegroup in nodegroups.for_cluster(session, cluster.uuid):
         session.delete(nodegroup)
     # Nodegroups first: the unit of work does not order these deletes (no relationship), and the
     # cluster's ON DELETE CASCADE would remove the nodegroups under it (SAWarning: 0 rows matched).

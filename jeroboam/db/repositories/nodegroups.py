@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import NodeGroup
-from jeroboam.db.repositories.base import PageRequest, _order_and_after, check_sort_key
+from jeroboam.db.repositories.base import _order_and_after, check_sort_key
 from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like, parse_row_id
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import ConflictError, NotFoundError
 
 RESOURCE = "Nodegroup"
@@ -68,18 +69,6 @@ def list_page(
 
 def for_cluster(session: Session, cluster_uuid: str) -> Sequence[NodeGroup]:
     return session.scalars(in_cluster(cluster_uuid).order_by(NodeGroup.id)).all()
-
-
-def for_clusters(session: Session, cluster_uuids: Iterable[str]) -> dict[str, list[NodeGroup]]:
-    """The nodegroups of many clusters in one query, by cluster uuid, oldest first."""
-    wanted = sorted(set(cluster_uuids))
-    grouped: dict[str, list[NodeGroup]] = defaultdict(list)
-    if not wanted:
-        return grouped
-    rows = session.scalars(select(NodeGroup).where(NodeGroup.cluster_id.in_(wanted)).order_by(NodeGroup.id))
-    for nodegroup in rows:
-        grouped[nodegroup.cluster_id].append(nodegroup)
-    return grouped
 
 
 _T = NodeGroup.__table__

@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Operation
+from jeroboam.domain.states import OPEN_OPERATIONS, OperationState
 
-OPEN = ("pending", "running")
+OPEN = tuple(state.value for state in OPEN_OPERATIONS)
 
 
 def add(session: Session, operation: Operation) -> Operation:
@@ -26,20 +27,24 @@ def open_for_cluster(session: Session, cluster_id: str) -> Sequence[Operation]:
     ).all()
 
 
-def latest_for_cluster(session: Session, cluster_id: str) -> Operation | None:
-    return session.scalars(
-        select(Operation).where(Operation.cluster_id == cluster_id).order_by(Operation.id.desc()).limit(1)
-    ).first()
-
-
 def supersede_open(session: Session, cluster_id: str, now: datetime, reason: str) -> int:
     result = session.execute(
         update(Operation)
         .where(Operation.cluster_id == cluster_id, Operation.state.in_(OPEN))
-        .values(state="superseded", finished_at=now, reason=reason)
+        .values(state=OperationState.SUPERSEDED, finished_at=now, reason=reason)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def list_for_cluster(session: Session, cluster_id: str) -> Sequence[Operation]:
-    return session.scalars(select(Operation).where(Operation.cluster_id == cluster_id).order_by(Operation.id)).all()
+def start(operations: Sequence[Operation], now: datetime) -> None:
+    """A conductor took these operations: pending ones are running from now."""
+    for operation in operations:
+        if operation.state == OperationState.PENDING:
+            operation.state = OperationState.RUNNING
+            operation.started_at = now
+
+
+def close(operation: Operation, state: OperationState, now: datetime, reason: str | None = None) -> None:
+    operation.state = state
+    operation.finished_at = now
+    operation.reason = reason

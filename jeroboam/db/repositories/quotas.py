@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Quota, utcnow
-from jeroboam.db.repositories.base import PageRequest, _order_and_after, check_sort_key
+from jeroboam.db.repositories.base import _order_and_after, check_sort_key
 from jeroboam.domain.identifiers import SQL_INT_MAX
+from jeroboam.domain.paging import PageRequest
 from jeroboam.errors import ConflictError, InvalidFieldError, NotFoundError
 
 

@@ -34,12 +34,11 @@ from jeroboam.domain.containers import (
     ExecResult,
     memory_bytes,
 )
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
 from jeroboam.drivers.docker.nodes import Node, Nodes
 from jeroboam.drivers.docker.placement import Home, Placement
-from jeroboam.errors import ConflictError, InvalidInputError, ServiceUnavailableError
+from jeroboam.errors import ConflictError, InvalidInputError, RetryableError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -39,7 +39,7 @@ from jeroboam.domain.specs import (
     Provides,
     TemplateResources,
 )
-from jeroboam.drivers.base import CatalogDriver, PermanentError, RetryableError
+from jeroboam.drivers.base import CatalogDriver
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, manager_client
 from jeroboam.drivers.docker.containers import BayContainers, NodeUnavailableError, user_error
@@ -47,7 +47,7 @@ from jeroboam.drivers.docker.image import ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
-from jeroboam.errors import InvalidInputError
+from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,6 +97,12 @@ class DockerDriver(CatalogDriver):
                 'or have the operator set node_storage = "tmpfs" (sized, in memory).'
             )
         return info
+
+    def check_master_resize(self, current: int, desired: int) -> None:
+        """Managers join or leave the swarm one at a time (a leaving one is demoted first), so
+        raft keeps its quorum at every step; the limit is ``MAX_MANAGERS``."""
+        if desired > MAX_MANAGERS:
+            raise InvalidInputError(f"the docker driver runs at most {MAX_MANAGERS} swarm managers (asked: {desired}).")
 
     # -- phases ---------------------------------------------------------------------------------
     def ensure_infrastructure(self, spec: ClusterSpec) -> None:
@@ -225,6 +231,7 @@ class DockerDriver(CatalogDriver):
         tls = spec.tls
         assert tls is not None
         nodes = {n.slot: n for n in self._group(home, spec, group.name) if n.slot is not None}
+        surplus = [nodes.pop(slot) for slot in sorted(nodes, reverse=True) if slot >= group.node_count]
         restarted = False
         for slot, node in sorted(nodes.items()):
             if self._outdated(node, spec, group):
@@ -238,6 +245,8 @@ class DockerDriver(CatalogDriver):
             elif not node.running:
                 self._revive(node)
             self.nodes.wait_ready(node)
+        if surplus:  # through the managers that stay, which have the current certificates by now
+            self._remove_managers(home, spec, surplus)
         ports = self._port_source(home.engine)
 
         def make(slot: int) -> Node:
@@ -272,6 +281,19 @@ class DockerDriver(CatalogDriver):
             _parallel(joining, enter)
         if restarted:  # the workers re-register with the restarted managers within a few heartbeats
             swarm.wait_all_ready(self.settings.node_ready_timeout)
+
+    def _remove_managers(self, home: Home, spec: ClusterSpec, surplus: list[Node]) -> None:
+        """Shrink the control plane, highest slot first and one manager at a time: demote it (raft
+        drops it from its membership while the others keep their quorum), wait until the swarm
+        sees it as a worker, then retire it like a worker. Slot 0 always stays."""
+        for node in surplus:
+            swarm = self._swarm(home, spec)
+            seen = swarm.nodes().get(node.name)
+            if seen is not None and (seen.role == "manager" or seen.reachability is not None):
+                log.info("cluster %s: demoting manager %s", spec.uuid, node.name)
+                swarm.demote(seen)
+                swarm.wait_demoted(node.name, self.settings.node_ready_timeout)
+            self._retire(home, spec, [node])
 
     def _create_manager(
         self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, slot: int, image: str, ports: Callable[[], int]

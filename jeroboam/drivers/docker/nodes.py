@@ -25,11 +25,11 @@ from docker.models.containers import Container
 
 from jeroboam.config import DockerDriverSettings, FlavorSettings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TlsMaterial
-from jeroboam.drivers.base import PermanentError, RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
 from jeroboam.drivers.docker.image import WORKLOAD_IMAGE, ImageBuildError, image_archive, workload_image
 from jeroboam.drivers.docker.placement import Home, unreachable
+from jeroboam.errors import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 

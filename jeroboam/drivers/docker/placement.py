@@ -11,23 +11,21 @@ engine at once both see the conflict and back off; neither proceeds alone.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import random
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import docker
-from docker.errors import APIError, NotFound
+from docker.errors import APIError
 from docker.models.networks import Network
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
+from jeroboam.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +202,3 @@ class Placement:
                 if isinstance(subnet, ipaddress.IPv4Network):
                     used.append(subnet)
         return used
-
-
-def remove_networks(engines: Iterable[Engine], cluster_uuid: str) -> None:
-    for engine in engines:
-        for network in engine.networks(labels.of_cluster(cluster_uuid)):
-            with contextlib.suppress(NotFound):
-                network.remove()

@@ -10,9 +10,9 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
 from jeroboam.drivers.docker.nodes import Node, run_in
+from jeroboam.errors import RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,16 @@ class Swarm:
     def demote(self, node: SwarmNode) -> None:
         spec: Any = {"Availability": node.availability, "Role": "worker", "Labels": node.labels}
         self._call("demoting a manager", lambda: self.client.api.update_node(node.id, node.version, spec))
+
+    def wait_demoted(self, hostname: str, timeout: float) -> None:
+        """Until the swarm no longer counts ``hostname`` among its managers (bounded: retried later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            node = self.nodes().get(hostname)
+            if node is None or (node.role == "worker" and node.reachability is None):
+                return
+            time.sleep(0.2)
+        raise RetryableError(f"manager {hostname} was still in the raft membership after {timeout:.0f} s", 2)
 
     def forget(self, node_id: str) -> None:
         try:

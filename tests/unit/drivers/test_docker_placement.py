@@ -10,9 +10,9 @@ import pytest
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
-from jeroboam.drivers.base import RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.placement import Placement
+from jeroboam.errors import RetryableError
 
 
 class FakeNetwork:

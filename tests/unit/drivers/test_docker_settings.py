@@ -10,9 +10,9 @@ import pytest
 from jeroboam.cmd.jeroboam import share_single_engine
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings, Settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
-from jeroboam.drivers.base import PermanentError, RetryableError
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.driver import DockerDriver
+from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:
@@ -64,3 +64,12 @@ def test_a_template_without_tls_builds_no_docker_cluster(tmp_path: Path) -> None
     driver = DockerDriver(Settings(data_dir=tmp_path))
     with pytest.raises(PermanentError, match="only behind TLS"):
         driver.ensure_infrastructure(replace(_spec(), tls_disabled=True))
+
+
+def test_the_control_plane_resizes_up_to_seven_managers_and_says_why_not_beyond(tmp_path: Path) -> None:
+    driver = DockerDriver(Settings(data_dir=tmp_path))
+    for current, desired in ((1, 3), (3, 5), (5, 3), (3, 1), (1, 7)):
+        driver.check_master_resize(current, desired)
+    with pytest.raises(InvalidInputError) as refused:
+        driver.check_master_resize(7, 9)
+    assert refused.value.message == "the docker driver runs at most 7 swarm managers (asked: 9)."

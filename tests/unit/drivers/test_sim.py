@@ -16,8 +16,9 @@ import pytest
 
 from jeroboam.config import load_settings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
-from jeroboam.drivers.base import ClusterDriver, PermanentError, RetryableError
+from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.sim import CRASH_EXIT_CODE, SimDriver
+from jeroboam.errors import PermanentError, RetryableError
 
 UUID = "5d12f6fd-a0d5-4a5e-b5e6-7c2d7a0c0001"
 SPAWN = multiprocessing.get_context("spawn")

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from jeroboam.conductor.pki import ClusterPki, endpoint_names
 from jeroboam.config import load_settings
 from jeroboam.pki import x509
 from jeroboam.pki.secrets import Keyring
-from jeroboam.services.certificates import CLIENT, ETCD_CA, MAIN_CA, SERVER, ClusterPki, Stored, endpoint_names
+from jeroboam.services.certificate_store import CLIENT, ETCD_CA, MAIN_CA, SERVER, Stored
 
 NAMES = endpoint_names("tcp://sim-1234abcd.invalid:2376")
 ROTATE_CA = ("op-rotate-ca", "rotate_ca")

@@ -6,7 +6,7 @@ import pytest
 
 from jeroboam.api.schemas.clusters import as_bay, from_bay, label_differences
 from jeroboam.errors import ConflictError, InvalidInputError
-from jeroboam.services.clusters import check_master_size, cluster_labels, label_count
+from jeroboam.services.cluster_rules import check_master_size, cluster_labels, label_count
 from jeroboam.services.nodegroups import check_counts, check_node_labels, check_node_settings, check_node_taints
 
 

@@ -1,0 +1,154 @@
+"""Health checks of settled clusters (one by one, or in batches) and the autoheal they start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from jeroboam.conductor.outcomes import payload
+from jeroboam.conductor.phases import ClusterDrivers, PhaseFailedError, Work
+from jeroboam.conductor.pki import ClusterPki
+from jeroboam.conductor.spec import bare_spec, build_spec
+from jeroboam.config import Settings
+from jeroboam.context import RequestContext
+from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories.leases import Claim, LeaseLostError
+from jeroboam.db.session import Database
+from jeroboam.domain import states
+from jeroboam.domain.health import auto_healing_enabled, health_of, next_health_check
+from jeroboam.domain.specs import ClusterSpec
+from jeroboam.domain.states import Action, Health, Status
+from jeroboam.errors import JeroboamError
+from jeroboam.rpc.notifications import Notifier
+from jeroboam.services.operations import accept
+
+log = logging.getLogger(__name__)
+
+
+class HealthChecks:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        notifier: Notifier,
+        pki: ClusterPki,
+        drivers: ClusterDrivers,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.notifier = notifier
+        self.pki = pki
+        self.drivers = drivers
+        self.clock = clock
+
+    def check(self, work: Work) -> None:
+        health, reason = self.probe(work.driver_name, work.spec)
+        self.record(work.claim, work.spec, work.autoheal, health, reason)
+
+    def probe(self, driver_name: str, spec: ClusterSpec) -> tuple[Health, dict[str, str]]:
+        """Ask the driver what is there; a failure to ask is an UNKNOWN health with the reason."""
+        try:
+            driver = self.drivers.get(driver_name)
+            return health_of(driver.observe(spec))
+        except (PhaseFailedError, JeroboamError) as exc:
+            return Health.UNKNOWN, {"api": str(exc)}
+        except Exception as exc:  # a health probe must never take the conductor down
+            log.warning("cluster %s: health check failed: %s", spec.uuid, exc)
+            return Health.UNKNOWN, {"api": f"health check failed ({type(exc).__name__})"}
+
+    def record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]) -> None:
+        """Write a health check's outcome (fenced by the claim), start autoheal, release the lease."""
+        now = self.clock()
+        heal = False
+        with self.db.transaction() as session:
+            cluster = repo.fenced_cluster(session, claim)
+            cluster.health_status = health
+            cluster.health_status_reason = reason
+            cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
+            if cluster.generation != claim.generation:
+                cluster.next_check_at = now  # a request accepted during the probe is due now
+            status = Status(cluster.status) if cluster.status else None
+            if (
+                autoheal
+                and health == Health.UNHEALTHY
+                and status in states.COMPLETE
+                and states.allowed(status, Action.UPDATE)
+            ):
+                failed = sorted(k.removesuffix(".Ready") for k, v in reason.items() if v == "False")
+                accept(session, self.settings, RequestContext.admin(), cluster, Action.UPDATE,
+                       {"autoheal": True, "nodes": failed})  # fmt: skip
+                heal = True
+            repo.release(cluster)
+        if heal:
+            log.info("cluster %s: unhealthy with auto_healing_enabled; replacing failed nodes", spec.uuid)
+            self.notifier.emit("magnum.cluster.update.start", payload(spec, "autoheal"))
+
+    def check_batch(self, claims: Sequence[Claim], owner: str, pool: Executor, budget: float) -> None:
+        """Health checks of a batch of claimed settled clusters, with a constant number of queries
+        for those whose health did not change: one snapshot (clusters, templates, nodegroups,
+        certificates), the driver probes in ``pool``, and two statements that release the leases
+        and schedule the next check. A cluster whose health changed, or that needs autoheal, is
+        written on its own, fenced, as ``check`` does. Probes that do not answer within
+        ``budget`` seconds are left: their leases lapse and they are checked again."""
+        probes: dict[str, tuple[Claim, ClusterSpec, bool, str | None, dict[str, Any]]] = {}
+        futures: dict[Future[tuple[Health, dict[str, str]]], str] = {}
+        with self.db.read() as session:
+            clusters, templates, nodegroups = repo.settled_snapshot(session, claims)
+            tls_disabled = {
+                uuid: bool(t.tls_disabled) if (t := templates.get(c.cluster_template_id)) else True
+                for uuid, c in clusters.items()
+            }
+            tls = self.pki.stored_materials(session, tls_disabled)
+            for claim in claims:
+                cluster = clusters.get(claim.cluster_id)
+                if cluster is None:
+                    continue  # taken over since it was claimed: not ours to check
+                template = templates.get(cluster.cluster_template_id)
+                autoheal = auto_healing_enabled(cluster.labels)
+                if template is None:
+                    reason = {"api": f"The cluster template {cluster.cluster_template_id} no longer exists."}
+                    probes[claim.cluster_id] = (claim, bare_spec(cluster), autoheal, None, {})
+                    done: Future[tuple[Health, dict[str, str]]] = Future()
+                    done.set_result((Health.UNKNOWN, reason))
+                    futures[done] = claim.cluster_id
+                    continue
+                spec = replace(build_spec(cluster, template, nodegroups[cluster.uuid], []), tls=tls[cluster.uuid])
+                stored = (cluster.health_status, dict(cluster.health_status_reason or {}))
+                probes[claim.cluster_id] = (claim, spec, autoheal, *stored)
+                futures[pool.submit(self.probe, template.driver or "", spec)] = claim.cluster_id
+        results: dict[str, tuple[Health, dict[str, str]]] = {}
+        try:
+            for future in as_completed(futures, timeout=budget):
+                results[futures[future]] = future.result()
+        except FuturesTimeoutError:
+            for future in futures:
+                future.cancel()
+            log.warning(
+                "health checks of %d clusters did not answer within %.0f s; they are checked again when "
+                "their leases lapse",
+                len(futures) - len(results),
+                budget,
+            )
+        unchanged: list[Claim] = []
+        changed: list[tuple[Claim, ClusterSpec, bool, Health, dict[str, str]]] = []
+        for uuid, (health, reason) in results.items():
+            claim, spec, autoheal, stored_health, stored_reason = probes[uuid]
+            if health == stored_health and reason == stored_reason and not (autoheal and health == Health.UNHEALTHY):
+                unchanged.append(claim)
+            else:
+                changed.append((claim, spec, autoheal, health, reason))
+        now = self.clock()
+        due = next_health_check(now, self.settings.conductor.health_polling_interval)
+        with self.db.transaction() as session:
+            repo.release_unchanged(session, owner, unchanged, due, now)
+        for claim, spec, autoheal, health, reason in changed:
+            try:
+                self.record(claim, spec, autoheal, health, reason)
+            except LeaseLostError:
+                log.info("cluster %s: lease taken over during its health check; not recorded", claim.cluster_id)

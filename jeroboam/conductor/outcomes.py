@@ -1,0 +1,162 @@
+"""How a reconcile pass ends: retried later, failed, succeeded, deleted; every write fenced by
+the claim, and the OpenStack notification of the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from jeroboam.conductor.phases import PhaseFailedError, PhaseRetryError, Work
+from jeroboam.config import Settings
+from jeroboam.db.models import Cluster, NodeGroup, Operation
+from jeroboam.db.repositories import leases as repo
+from jeroboam.db.repositories import nodegroups as nodegroups_repo
+from jeroboam.db.repositories import operations as operations_repo
+from jeroboam.db.session import Database
+from jeroboam.domain import conditions as cond
+from jeroboam.domain import states
+from jeroboam.domain.health import health_of, next_health_check
+from jeroboam.domain.specs import MASTER, ClusterObservation, ClusterSpec, NodeGroupObservation
+from jeroboam.domain.states import Action, OperationState, Status
+from jeroboam.rpc.notifications import Notifier
+
+EVENT_OF_ACTION = {Action.CREATE: "create", Action.DELETE: "delete"}
+
+
+class Outcomes:
+    def __init__(self, db: Database, settings: Settings, notifier: Notifier, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.settings = settings
+        self.notifier = notifier
+        self.clock = clock
+
+    def outdated(self, cluster: Cluster, work: Work) -> bool:
+        """A newer request changed the spec while this pass ran: its outcome no longer applies;
+        the cluster is due again at once so the newest spec is converged."""
+        if cluster.generation == work.generation:
+            return False
+        cluster.next_check_at = self.clock()
+        repo.release(cluster)
+        return True
+
+    def retry_later(self, work: Work, retry: PhaseRetryError) -> None:
+        now = self.clock()
+        with self.db.transaction() as session:
+            cluster = repo.fenced_cluster(session, work.claim)
+            if self.outdated(cluster, work):
+                return
+            for operation in operations_repo.open_for_cluster(session, cluster.uuid):
+                operation.attempts += 1
+                operation.reason = f"retrying phase {retry.phase}: {retry.message}"
+            cluster.status_reason = f"Waiting to retry phase {retry.phase}: {retry.message}"
+            cluster.next_check_at = now + timedelta(seconds=retry.delay)
+            repo.release(cluster)
+
+    def fail(self, work: Work, failure: PhaseFailedError) -> None:
+        verb = {Status.CREATE_IN_PROGRESS: "Create", Status.DELETE_IN_PROGRESS: "Delete"}.get(work.status, "Update")
+        reason = f"{verb} failed in phase {failure.phase}: {failure.message}"
+        with self.db.transaction() as session:
+            cluster = repo.fenced_cluster(session, work.claim)
+            if self.outdated(cluster, work):
+                return
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
+            nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
+            condition = dict(cond.PHASES).get(failure.phase)
+            if condition:
+                cluster.conditions = cond.set_condition(
+                    list(cluster.conditions or []),
+                    cond.Condition(condition, False, "PhaseFailed", failure.message, work.generation),
+                )
+            self.finish(session, cluster, operations, nodegroups, work.status, False, reason)
+        self.notify(work, "error", reason)
+
+    def succeed(self, work: Work, observed: dict[str, Any]) -> None:
+        now = self.clock()
+        with self.db.transaction() as session:
+            cluster = repo.fenced_cluster(session, work.claim)
+            nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
+            cluster.api_address = observed.get("api_address")
+            # Magnum's stack_id / cluster_id is an opaque driver reference; ours is the cluster itself.
+            cluster.stack_id = cluster.stack_id or cluster.uuid
+            seen_status: ClusterObservation | None = observed.get("status")
+            if seen_status is not None:
+                cluster.coe_version = seen_status.coe_version
+                cluster.container_version = seen_status.container_version
+                cluster.health_status, cluster.health_status_reason = health_of(seen_status)
+            masters: list[str] = []
+            workers: list[str] = []
+            for ng in nodegroups:
+                seen: NodeGroupObservation | None = observed["nodegroups"].get(ng.uuid)
+                if seen is not None:
+                    ng.node_addresses = seen.addresses
+                    (masters if ng.role == MASTER else workers).extend(seen.addresses)
+            cluster.master_addresses, cluster.node_addresses = masters, workers
+            conditions = list(cluster.conditions or [])
+            for _, condition in cond.PHASES:
+                conditions = cond.set_condition(
+                    conditions, cond.Condition(condition, True, "Ready", "", work.generation)
+                )
+            cluster.conditions = conditions
+            if cluster.generation != work.generation:
+                # A newer request arrived while this pass ran: converge again, finish what is done.
+                for operation in operations_repo.open_for_cluster(session, cluster.uuid):
+                    if operation.generation <= work.generation:
+                        operations_repo.close(operation, OperationState.SUCCEEDED, now)
+                cluster.observed_generation = work.generation
+                cluster.next_check_at = now
+                repo.release(cluster)
+                return
+            cluster.observed_generation = work.generation
+            operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
+            self.finish(session, cluster, operations, nodegroups, work.status, True, None)
+        self.notify(work, "end", None)
+
+    def deleted(self, work: Work) -> None:
+        now = self.clock()
+        with self.db.transaction() as session:
+            cluster = repo.fenced_cluster(session, work.claim)
+            for operation in operations_repo.open_for_cluster(session, cluster.uuid):
+                operations_repo.close(operation, OperationState.SUCCEEDED, now)
+            repo.delete_cluster_rows(session, cluster)
+        self.notify(work, "end", None)
+
+    def finish(
+        self,
+        session: Any,
+        cluster: Cluster,
+        operations: list[Operation],
+        nodegroups: list[NodeGroup],
+        status: Status,
+        succeeded: bool,
+        reason: str | None,
+    ) -> None:
+        now = self.clock()
+        final = states.finish(status, succeeded=succeeded)
+        cluster.status = final
+        cluster.status_reason = reason
+        for operation in operations:
+            operations_repo.close(
+                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now, reason
+            )
+        for ng in nodegroups:
+            ng_status = Status(ng.status) if ng.status else None
+            if ng_status == Status.DELETE_IN_PROGRESS and succeeded:
+                session.delete(ng)
+            elif ng_status in states.IN_PROGRESS:
+                ng.status = states.finish(ng_status, succeeded=succeeded)
+                ng.status_reason = reason
+        cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
+        repo.release(cluster)
+
+    def notify(self, work: Work, outcome: str, reason: str | None) -> None:
+        kind = EVENT_OF_ACTION.get(work.actions[0], "update") if work.actions else "update"
+        if work.status == Status.DELETE_IN_PROGRESS:
+            kind = "delete"
+        elif work.status == Status.CREATE_IN_PROGRESS:
+            kind = "create"
+        self.notifier.emit(f"magnum.cluster.{kind}.{outcome}", payload(work.spec, reason))
+
+
+def payload(spec: ClusterSpec, reason: str | None) -> dict[str, Any]:
+    return {"cluster_uuid": spec.uuid, "name": spec.name, "project_id": spec.project_id, "reason": reason}
