@@ -164,6 +164,8 @@ class BayContainers:
         return ExecResult(answer.output, answer.code)
 
     def delete(self, bay: Bay, ref: ContainerRef) -> None:
+        if self.placement.find(bay.uuid) is None:
+            return  # the cluster is gone, and its nodes with their containers
         try:
             node = self._node_of(bay, ref)
         except ConflictError:
