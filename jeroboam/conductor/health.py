@@ -21,6 +21,7 @@ from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.health import auto_healing_enabled, health_of, next_health_check
+from jeroboam.domain.operations import Autoheal
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.domain.states import Action, Health, Status
 from jeroboam.errors import JeroboamError
@@ -82,7 +83,7 @@ class HealthChecks:
             ):
                 failed = sorted(k.removesuffix(".Ready") for k, v in reason.items() if v == "False")
                 accept(session, self.settings, RequestContext.admin(), cluster, Action.UPDATE,
-                       {"autoheal": True, "nodes": failed})  # fmt: skip
+                       Autoheal(failed))  # fmt: skip
                 heal = True
             repo.release(cluster)
         if heal:

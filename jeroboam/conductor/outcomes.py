@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from jeroboam.conductor.phases import PhaseFailedError, PhaseRetryError, Work
+from jeroboam.conductor.phases import Observed, PhaseFailedError, PhaseRetryError, Work
 from jeroboam.config import Settings
 from jeroboam.db.models import Cluster, NodeGroup, Operation
 from jeroboam.db.repositories import leases as repo
@@ -17,7 +17,7 @@ from jeroboam.db.session import Database
 from jeroboam.domain import conditions as cond
 from jeroboam.domain import states
 from jeroboam.domain.health import health_of, next_health_check
-from jeroboam.domain.specs import MASTER, ClusterObservation, ClusterSpec, NodeGroupObservation
+from jeroboam.domain.specs import MASTER, ClusterSpec
 from jeroboam.domain.states import Action, OperationState, Status
 from jeroboam.rpc.notifications import Notifier
 
@@ -71,15 +71,15 @@ class Outcomes:
             self.finish(session, cluster, operations, nodegroups, work.status, False, reason)
         self.notify(work, "error", reason)
 
-    def succeed(self, work: Work, observed: dict[str, Any]) -> None:
+    def succeed(self, work: Work, observed: Observed) -> None:
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             nodegroups = list(nodegroups_repo.for_cluster(session, cluster.uuid))
-            cluster.api_address = observed.get("api_address")
+            cluster.api_address = observed.api_address
             # Magnum's stack_id / cluster_id is an opaque driver reference; ours is the cluster itself.
             cluster.stack_id = cluster.stack_id or cluster.uuid
-            seen_status: ClusterObservation | None = observed.get("status")
+            seen_status = observed.status
             if seen_status is not None:
                 cluster.coe_version = seen_status.coe_version
                 cluster.container_version = seen_status.container_version
@@ -87,7 +87,7 @@ class Outcomes:
             masters: list[str] = []
             workers: list[str] = []
             for ng in nodegroups:
-                seen: NodeGroupObservation | None = observed["nodegroups"].get(ng.uuid)
+                seen = observed.nodegroups.get(ng.uuid)
                 if seen is not None:
                     ng.node_addresses = seen.addresses
                     (masters if ng.role == MASTER else workers).extend(seen.addresses)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from jeroboam.conductor.pki import ClusterPki
 from jeroboam.config import Settings
@@ -15,7 +15,7 @@ from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
-from jeroboam.domain.specs import ClusterSpec
+from jeroboam.domain.specs import ClusterObservation, ClusterSpec, NodeGroupObservation
 from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
@@ -59,6 +59,15 @@ class Work:
     autoheal: bool = False
 
 
+@dataclass
+class Observed:
+    """What the phases of a pass saw: each nodegroup's nodes, the endpoint, the status probe."""
+
+    nodegroups: dict[str, NodeGroupObservation] = field(default_factory=dict)  # by nodegroup uuid
+    api_address: str | None = None
+    status: ClusterObservation | None = None
+
+
 class ClusterDrivers:
     """The registry's drivers that can build clusters."""
 
@@ -94,14 +103,14 @@ class Phases:
         self.pki = pki
         self.clock = clock
 
-    def run(self, work: Work, driver: ClusterDriver) -> dict[str, Any]:
+    def run(self, work: Work, driver: ClusterDriver) -> Observed:
         spec = work.spec
-        observed: dict[str, Any] = {"nodegroups": {}}
+        observed = Observed()
         self.phase(work, "infrastructure", lambda: driver.ensure_infrastructure(spec))
         tls = self.phase(work, "pki", lambda: self.pki.ensure(work.claim, spec, driver))
         spec = work.spec = replace(spec, tls=tls)  # the later phases hand the endpoint its TLS
         for group in spec.masters:
-            observed["nodegroups"][group.uuid] = self.phase(
+            observed.nodegroups[group.uuid] = self.phase(
                 work,
                 "control_plane",
                 lambda g=group: driver.ensure_nodegroup(spec, g),  # type: ignore[misc]
@@ -109,13 +118,13 @@ class Phases:
         for name in work.deleting_nodegroups:
             self.phase(work, "workers", lambda n=name: driver.delete_nodegroup(spec, n))  # type: ignore[misc]
         for group in spec.workers:
-            observed["nodegroups"][group.uuid] = self.phase(
+            observed.nodegroups[group.uuid] = self.phase(
                 work,
                 "workers",
                 lambda g=group: driver.ensure_nodegroup(spec, g),  # type: ignore[misc]
             )
-        observed["api_address"] = self.phase(work, "endpoint", lambda: driver.ensure_endpoint(spec))
-        observed["status"] = self.phase(work, "status", lambda: driver.observe(spec))
+        observed.api_address = self.phase(work, "endpoint", lambda: driver.ensure_endpoint(spec))
+        observed.status = self.phase(work, "status", lambda: driver.observe(spec))
         return observed
 
     def phase(self, work: Work, phase: str, call: Callable[[], T]) -> T:

@@ -3,21 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
+from jeroboam.db.models import Operation
+from jeroboam.domain.operations import Resize, Upgrade
 from jeroboam.domain.specs import MASTER, ClusterSpec, NodeGroupSpec, Taint, canonical_coe
 from jeroboam.domain.states import Action, Status
+from jeroboam.services.cluster_views import ClusterFields, NodeGroupFields
 
 
-def taints(raw: list[dict[str, Any]]) -> tuple[Taint, ...]:
+class ClusterRow(ClusterFields, Protocol):
+    """What a spec reads of a cluster: an ORM ``Cluster`` or a health snapshot's plain row."""
+
+    @property
+    def generation(self) -> int: ...
+
+
+class TemplateRow(Protocol):
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def coe(self) -> str: ...
+    @property
+    def tls_disabled(self) -> bool: ...
+
+
+class NodeGroupRow(NodeGroupFields, Protocol):
+    """What a spec reads of a nodegroup (ORM object or plain row)."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def image_id(self) -> str | None: ...
+    @property
+    def flavor_id(self) -> str | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def node_labels(self) -> dict[str, str]: ...
+    @property
+    def node_taints(self) -> list[dict[str, str]]: ...
+    @property
+    def docker_volume_size(self) -> int | None: ...
+
+
+def taints(raw: Sequence[dict[str, Any]]) -> tuple[Taint, ...]:
     return tuple(Taint(key=t["key"], effect=t["effect"], value=t.get("value")) for t in raw if "key" in t)
 
 
 def build_spec(
-    cluster: Cluster | Any,
-    template: ClusterTemplate | Any,
-    nodegroups: Sequence[NodeGroup | Any],
+    cluster: ClusterRow,
+    template: TemplateRow,
+    nodegroups: Sequence[NodeGroupRow],
     operations: Sequence[Operation],
 ) -> ClusterSpec:
     """The driver's view of the desired state, from ORM objects or plain rows of the same columns
@@ -25,11 +62,14 @@ def build_spec(
     removals: dict[str, tuple[str, ...]] = {}
     batch = 1
     for operation in operations:
-        request = operation.request or {}
-        if operation.action == Action.RESIZE and request.get("nodes_to_remove"):
-            removals[operation.nodegroup_id or ""] = tuple(str(n) for n in request["nodes_to_remove"])
-        if operation.action == Action.UPGRADE and request.get("max_batch_size"):
-            batch = int(request["max_batch_size"])
+        if operation.action == Action.RESIZE:
+            resize = Resize.from_json(operation.request or {})
+            if resize.nodes_to_remove:
+                removals[operation.nodegroup_id or ""] = resize.nodes_to_remove
+        if operation.action == Action.UPGRADE:
+            upgrade = Upgrade.from_json(operation.request or {})
+            if upgrade.max_batch_size:
+                batch = upgrade.max_batch_size
     default_worker = next((ng.uuid for ng in nodegroups if ng.is_default and ng.role != MASTER), "")
     specs = []
     for ng in nodegroups:
@@ -44,8 +84,9 @@ def build_spec(
                 name=ng.name,
                 role=ng.role,
                 node_count=ng.node_count,
-                image=ng.image_id or template.image_id,
-                flavor=ng.flavor_id or (template.master_flavor_id if ng.role == MASTER else template.flavor_id),
+                # The services wrote the image and flavor with the template's fallbacks applied.
+                image=ng.image_id or "",
+                flavor=ng.flavor_id,
                 labels=dict(ng.labels or {}),
                 node_labels=dict(ng.node_labels or {}),
                 node_taints=taints(list(ng.node_taints or [])),
@@ -72,7 +113,7 @@ def build_spec(
     )
 
 
-def bare_spec(cluster: Cluster | Any) -> ClusterSpec:
+def bare_spec(cluster: ClusterRow) -> ClusterSpec:
     """A spec that names the cluster only (its template is gone: nothing to probe)."""
     return ClusterSpec(
         uuid=cluster.uuid, name=cluster.name or cluster.uuid, project_id=cluster.project_id, coe="",

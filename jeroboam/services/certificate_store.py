@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from jeroboam.db.models import ClusterCertificate
 from jeroboam.db.repositories import certificates as repo
 from jeroboam.domain.specs import canonical_coe
 from jeroboam.pki import x509
@@ -38,6 +37,25 @@ def authority_name(cluster_name: str, kind: str) -> str:
     return x509.common_name(cluster_name[: 64 - len(suffix)] + suffix)
 
 
+class CertificateRow(Protocol):
+    """A ``cluster_certificates`` row: the ORM object or a plain row of its columns."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def certificate(self) -> str: ...
+    @property
+    def encrypted_private_key(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def not_after(self) -> datetime: ...
+    @property
+    def operation_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Stored:
     """A certificate row as read (no ORM object outlives its session)."""
@@ -51,7 +69,7 @@ class Stored:
     operation_id: str | None
 
     @classmethod
-    def of(cls, row: ClusterCertificate | Any) -> Stored:
+    def of(cls, row: CertificateRow) -> Stored:
         """From an ORM row or a plain row of the same columns."""
         return cls(
             row.kind,

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from jeroboam.db.models import NodeGroup
+from jeroboam.db.models import Cluster, NodeGroup
+from jeroboam.domain.identifiers import new_uuid
 from jeroboam.domain.specs import MASTER
 from jeroboam.domain.states import Status
 from jeroboam.errors import ConflictError, InvalidFieldError, InvalidInputError, QuotaExceededError
@@ -100,3 +101,30 @@ def mark(nodegroup: NodeGroup, status: str | None) -> None:
     """A nodegroup whose desired state changed: its new status and generation."""
     nodegroup.status = status
     nodegroup.generation = (nodegroup.generation or 0) + 1
+
+
+def default_nodegroup_of(
+    cluster: Cluster, name: str, role: str, count: int, flavor: str | None, minimum: int, image_id: str
+) -> NodeGroup:
+    """One of a new cluster's two default nodegroups, with the cluster's volume size and labels and
+    the image and flavor the service chose (the conductor takes them as written)."""
+    return NodeGroup(
+        uuid=new_uuid(),
+        name=name,
+        cluster_id=cluster.uuid,
+        project_id=cluster.project_id,
+        docker_volume_size=cluster.docker_volume_size,
+        labels=dict(cluster.labels),
+        flavor_id=flavor,
+        image_id=image_id,
+        node_addresses=[],
+        node_count=count,
+        role=role,
+        min_node_count=minimum,
+        max_node_count=None,
+        is_default=True,
+        status=Status.CREATE_IN_PROGRESS,
+        node_labels={},
+        node_taints=[],
+        generation=1,
+    )

@@ -22,6 +22,7 @@ from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
+from jeroboam.domain.operations import NodeCountUpdate, Resize, Upgrade
 from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
@@ -47,6 +48,7 @@ from jeroboam.services.cluster_rules import (
     check_not_deleting,
     cluster_labels,
     default_nodegroup,
+    default_nodegroup_of,
     label_count,
     mark,
     target,
@@ -190,28 +192,7 @@ class ClusterService:
                 (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
-                session.add(
-                    NodeGroup(
-                        uuid=new_uuid(),
-                        name=name,
-                        cluster_id=cluster.uuid,
-                        project_id=project_id,
-                        docker_volume_size=docker_volume_size,
-                        labels=dict(labels),
-                        flavor_id=flavor,
-                        image_id=template.image_id,
-                        node_addresses=[],
-                        node_count=count,
-                        role=role,
-                        min_node_count=minimum,
-                        max_node_count=None,
-                        is_default=True,
-                        status=Status.CREATE_IN_PROGRESS,
-                        node_labels={},
-                        node_taints=[],
-                        generation=1,
-                    )
-                )
+                session.add(default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id))
             session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
@@ -260,12 +241,7 @@ class ClusterService:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
                 desired = 1 if desired is None else int(desired)
-                request = {
-                    "node_count": desired,
-                    "previous_node_count": worker.node_count,
-                    "nodegroup": worker.uuid,
-                    "rollback": rollback,
-                }
+                request = NodeCountUpdate(desired, worker.node_count, worker.uuid, rollback=rollback)
                 operation = accept(
                     session, self.settings, context, cluster, Action.UPDATE, request, nodegroup_id=worker.uuid
                 )
@@ -321,12 +297,7 @@ class ClusterService:
                     f"Resizing {nodegroup.name} outside the allowed range: "
                     f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
                 )
-            request = {
-                "node_count": node_count,
-                "previous_node_count": nodegroup.node_count,
-                "nodes_to_remove": list(nodes_to_remove),
-                "nodegroup": nodegroup.uuid,
-            }
+            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(nodes_to_remove))
             operation = accept(
                 session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid
             )
@@ -372,13 +343,13 @@ class ClusterService:
                     raise ConflictError(
                         f"{invalid}its driver {template.driver} differs from the cluster's ({current.driver})."
                     )
-            request = {
-                "cluster_template_id": template.uuid,
-                "previous_cluster_template_id": cluster.cluster_template_id,
-                "image_id": template.image_id,
-                "max_batch_size": max_batch_size,
-                "nodegroup": nodegroup.uuid,
-            }
+            request = Upgrade(
+                cluster_template_id=template.uuid,
+                previous_cluster_template_id=cluster.cluster_template_id,
+                image_id=template.image_id,
+                max_batch_size=max_batch_size,
+                nodegroup=nodegroup.uuid,
+            )
             operation = accept(
                 session, self.settings, context, cluster, Action.UPGRADE, request, nodegroup_id=nodegroup.uuid
             )

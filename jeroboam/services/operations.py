@@ -7,6 +7,7 @@ writes — before the 202 is sent. Conductors are woken after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from jeroboam.db.models import Cluster, Operation
 from jeroboam.db.repositories import operations as repo
 from jeroboam.domain import states
 from jeroboam.domain.identifiers import new_uuid
+from jeroboam.domain.operations import OperationRequest
 from jeroboam.domain.states import Action, OperationState, Status
 
 
@@ -35,7 +37,7 @@ def accept(
     context: RequestContext,
     cluster: Cluster,
     action: Action,
-    request: dict[str, Any],
+    request: OperationRequest | Mapping[str, Any],
     *,
     nodegroup_id: str | None = None,
     new: bool = False,
@@ -60,7 +62,7 @@ def accept(
         nodegroup_id=nodegroup_id,
         action=action.value,
         state=OperationState.PENDING,
-        request=request,
+        request=dict(request) if isinstance(request, Mapping) else request.to_json(),
         project_id=cluster.project_id,
         user_id=context.user_id,
         request_id=context.request_id,
