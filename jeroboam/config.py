@@ -78,6 +78,24 @@ class KeystoneAuthtokenSettings(BaseModel):
     token_cache_size: int = Field(10000, ge=0, description="Validated tokens kept in memory (each until it expires).")
 
 
+class OpenStackServicesSettings(BaseModel):
+    lookup: bool = Field(
+        True,
+        description="With auth_strategy 'keystone', look up an image, flavor, key pair or network that the "
+        "driver does not know by that value in the Glance, Nova or Neutron of the caller's service catalog, "
+        "with the caller's token, as Magnum does.",
+    )
+    interface: Literal["public", "internal", "admin"] = Field(
+        "public", description="Catalog endpoint interface to use for Glance, Nova and Neutron."
+    )
+    region_name: str | None = Field(None, description="Catalog region to use (default: the first endpoint's).")
+    timeout: float = Field(5.0, gt=0, description="Seconds to wait for Glance, Nova or Neutron before answering 503.")
+    cache_ttl: float = Field(
+        60.0, ge=0, description="Seconds an answer of Glance, Nova or Neutron is reused for the same project."
+    )
+    cache_size: int = Field(10000, ge=0, description="Answers of Glance, Nova and Neutron kept in memory.")
+
+
 class PolicySettings(BaseModel):
     policy_file: Path | None = Field(None, description="YAML or JSON file whose rules override the built-in defaults.")
     enforce_new_defaults: bool = Field(True, description="Use the secure role-based defaults (as oslo.policy does).")
@@ -321,6 +339,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     noauth: NoauthSettings = NoauthSettings()
     keystone_authtoken: KeystoneAuthtokenSettings = KeystoneAuthtokenSettings()
+    openstack_services: OpenStackServicesSettings = OpenStackServicesSettings()
     oslo_policy: PolicySettings = PolicySettings()
     quotas: QuotaSettings = QuotaSettings()
     cluster_template: ClusterTemplateSettings = ClusterTemplateSettings()

@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class CatalogEndpoint:
+    """One endpoint of the caller's Keystone service catalog."""
+
+    service_type: str
+    interface: str
+    region: str | None
+    url: str
+
+
+@dataclass(frozen=True)
 class RequestContext:
     project_id: str | None
     user_id: str | None
@@ -16,6 +26,8 @@ class RequestContext:
     user_domain_id: str | None = None
     auth_token: str | None = field(default=None, repr=False)
     is_admin: bool = False
+    # Endpoints of the services Jeroboam may ask on the caller's behalf (Keystone tokens only).
+    service_catalog: tuple[CatalogEndpoint, ...] = field(default=(), repr=False)
 
     @classmethod
     def admin(cls, request_id: str = "") -> RequestContext:

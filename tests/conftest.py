@@ -43,11 +43,19 @@ def make_settings(workdir: Path, database_url: str, **overrides: Any) -> Setting
 class Api:
     """An HTTP client of a running server that speaks as one identity and microversion."""
 
-    def __init__(self, url: str, identity: Identity | None = ADMIN, version: str | None = "latest") -> None:
+    def __init__(
+        self,
+        url: str,
+        identity: Identity | None = ADMIN,
+        version: str | None = "latest",
+        client: httpx.Client | None = None,
+    ) -> None:
         self.url = url
         self.identity = identity
         self.version = version
-        self.client = httpx.Client(base_url=url, timeout=30)
+        # Identity and microversion are headers of each request: views of one server share a client
+        # (and its connections), which whoever made it closes.
+        self.client = client if client is not None else httpx.Client(base_url=url, timeout=30)
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -59,7 +67,11 @@ class Api:
         return headers
 
     def as_(self, identity: Identity | None, version: str | None = None) -> Api:
-        return Api(self.url, identity, version or self.version)
+        return Api(self.url, identity, version or self.version, client=self.client)
+
+    def without_microversion(self, identity: Identity | None) -> Api:
+        """The same server as ``identity`` sending no microversion header (Magnum's 1.1)."""
+        return Api(self.url, identity, None, client=self.client)
 
     def request(self, method: str, path: str, *, headers: dict[str, str] | None = None, **kw: Any) -> httpx.Response:
         return self.client.request(method, path, headers=self.headers(headers), **kw)

@@ -11,7 +11,9 @@ from jeroboam.db.session import Database
 from jeroboam.errors import ServiceUnavailableError
 
 log = logging.getLogger(__name__)
-BINARY = "jeroboam-conductor"
+# The name clients expect: magnum-tempest-plugin asserts it; rows written under the old name are renamed.
+BINARY = "magnum-conductor"
+FORMER_BINARIES = ("jeroboam-conductor",)
 
 
 class Heartbeat:
@@ -25,7 +27,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         with self.db.transaction() as session:
-            repo.heartbeat(session, self.host, self.binary, datetime.now(UTC))
+            repo.heartbeat(session, self.host, self.binary, datetime.now(UTC), formerly=FORMER_BINARIES)
 
     def _run(self) -> None:
         while not self._stop.is_set():

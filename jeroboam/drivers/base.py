@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
+from jeroboam.domain.resources import ResourceKind, ResourceNames
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
@@ -47,6 +48,11 @@ class Driver(Protocol):
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         """Raise InvalidInputError naming what does not exist; return the image's facts."""
+        ...
+
+    def find_resource(self, kind: ResourceKind, value: str) -> str | None:
+        """The name of the driver's ``kind`` that ``value`` names (by name or ID), or None when the
+        driver has no such resource."""
         ...
 
     def check_master_resize(self, current: int, desired: int) -> None:
@@ -114,21 +120,31 @@ class CatalogDriver:
         self.images = dict(images)
         self.flavors = dict(flavors)
         self.external_networks = list(external_networks)
+        # Each configured resource is found by its name or its stable ID (jeroboam.domain.resources).
+        self._resources: dict[ResourceKind, ResourceNames] = {
+            "image": ResourceNames("image", self.images),
+            "flavor": ResourceNames("flavor", self.flavors),
+            "network": ResourceNames("network", self.external_networks),
+        }
+
+    def find_resource(self, kind: ResourceKind, value: str) -> str | None:
+        return self._resources[kind].find(value)
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
-        if resources.image_id not in self.images:
+        image = self.find_resource("image", resources.image_id)
+        if image is None:
             raise InvalidInputError(
                 f"Image {resources.image_id} could not be found. "
                 f"Images of the {self.name} driver: {', '.join(sorted(self.images))}."
             )
         for flavor in (resources.flavor_id, resources.master_flavor_id):
-            if flavor is not None and flavor not in self.flavors:
+            if flavor is not None and self.find_resource("flavor", flavor) is None:
                 raise InvalidInputError(
                     f"Unable to find flavor {flavor}. "
                     f"Flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
                 )
         network = resources.external_network_id
-        if network is not None and network not in self.external_networks:
+        if network is not None and self.find_resource("network", network) is None:
             raise InvalidInputError(
                 f"External network {network} could not be found. "
                 f"External networks of the {self.name} driver: {', '.join(self.external_networks)}."
@@ -138,7 +154,7 @@ class CatalogDriver:
                 f"Volume driver type {resources.volume_driver} is not supported, expecting a "
                 f"{'/'.join(self.volume_drivers)}/unspecified volume driver."
             )
-        return ImageInfo(name=resources.image_id, os_distro=self.images[resources.image_id])
+        return ImageInfo(name=image, os_distro=self.images[image])
 
 
 # -- containers (the bay-era /v1/containers) -------------------------------------------------------

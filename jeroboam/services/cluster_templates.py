@@ -20,6 +20,8 @@ from jeroboam.domain.specs import KNOWN_COES, TemplateResources, canonical_coe
 from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.errors import InUseError, InvalidFieldError, InvalidInputError, PermissionDeniedError
 from jeroboam.policy import Policy
+from jeroboam.services.resource_lookup import NullLookup
+from jeroboam.services.template_resources import TemplateResourceChecker
 
 ACCEPTED_COES = ("kubernetes", "swarm", "swarm-mode")
 RESOURCE_FIELDS = frozenset(
@@ -42,6 +44,9 @@ RESOURCE_FIELDS = frozenset(
     }
 )
 
+# Fields whose value may come back from the resource check as the driver's name for it.
+RESOLVED_FIELDS = ("image_id", "flavor_id", "master_flavor_id", "external_network_id")
+
 PUBLISH_DENIED = "Not authorized to set public or hidden flag for cluster template."
 
 
@@ -50,11 +55,19 @@ def target(template: TemplateRecord) -> dict[str, object]:
 
 
 class ClusterTemplateService:
-    def __init__(self, db: Database, policy: Policy, drivers: DriverRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        policy: Policy,
+        drivers: DriverRegistry,
+        settings: Settings,
+        resources: TemplateResourceChecker | None = None,
+    ) -> None:
         self.db = db
         self.policy = policy
         self.drivers = drivers
         self.settings = settings
+        self.resources = resources or TemplateResourceChecker(NullLookup())
 
     # -- reads -----------------------------------------------------------------------------
     def list(self, context: RequestContext, page: PageRequest, *, detail: bool = False) -> Sequence[TemplateRecord]:
@@ -85,7 +98,7 @@ class ClusterTemplateService:
         self.policy.authorize("clustertemplate:create", context)
         if values.get("public") or values.get("hidden"):
             self._authorize_publish(context)
-        checked = self._check(values)
+        checked = self._check(context, values)
         checked.setdefault("name", None)
         if not checked["name"]:
             checked["name"] = rules.generate_name()
@@ -117,8 +130,9 @@ class ClusterTemplateService:
                 raise InUseError(f"ClusterTemplate {template.uuid} is referenced by one or multiple clusters.")
             if RESOURCE_FIELDS & changes.keys():
                 current = {name: getattr(template, name) for name in RESOURCE_FIELDS}
-                checked = self._check({**current, **changes})
-                changes = {**changes, **{k: checked[k] for k in ("driver", "cluster_distro", "network_driver")}}
+                checked = self._check(context, {**current, **changes})
+                derived = {"driver", "cluster_distro", "network_driver", *(RESOURCE_FIELDS & changes.keys())}
+                changes = {**changes, **{k: checked[k] for k in derived}}
             for name, value in changes.items():
                 setattr(template, name, value)
             session.flush()
@@ -138,7 +152,7 @@ class ClusterTemplateService:
         if not self.policy.check("clustertemplate:publish", context):
             raise PermissionDeniedError(PUBLISH_DENIED)
 
-    def _check(self, values: dict[str, Any]) -> dict[str, Any]:
+    def _check(self, context: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
         """Values after the template rules and the chosen driver's resource checks."""
         coe = values["coe"]
         if coe not in ACCEPTED_COES:
@@ -161,7 +175,9 @@ class ClusterTemplateService:
         )
         rules.check_dns_nameserver(values.get("dns_nameserver"))
         rules.check_docker_volume(values.get("docker_volume_size"), values.get("docker_storage_driver"))
-        image = driver.check_template(
+        image, resources = self.resources.check(
+            context,
+            driver,
             TemplateResources(
                 coe=canonical_coe(coe),
                 server_type=server_type,
@@ -175,10 +191,11 @@ class ClusterTemplateService:
                 volume_driver=values.get("volume_driver"),
                 docker_volume_size=values.get("docker_volume_size"),
                 docker_storage_driver=values.get("docker_storage_driver"),
-            )
+            ),
         )
         return {
             **values,
+            **{name: getattr(resources, name) for name in RESOLVED_FIELDS if values.get(name) is not None},
             "server_type": server_type,
             "driver": driver.name,
             "cluster_distro": image.os_distro,

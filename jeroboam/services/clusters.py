@@ -57,6 +57,8 @@ from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.cluster_views import ClusterPatch, ClusterView, read_views
 from jeroboam.services.operations import accept
 from jeroboam.services.quotas import QuotaService
+from jeroboam.services.resource_lookup import NullLookup
+from jeroboam.services.template_resources import TemplateResourceChecker
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class ClusterService:
         *,
         templates: ClusterTemplateService,
         quotas: QuotaService,
+        resources: TemplateResourceChecker | None = None,
     ) -> None:
         self.db = db
         self.policy = policy
@@ -80,6 +83,7 @@ class ClusterService:
         self.settings = settings
         self.templates = templates
         self.quotas = quotas
+        self.resources = resources or TemplateResourceChecker(NullLookup())
         self.announcer = Announcer(waker, notifier)
 
     # -- reads -----------------------------------------------------------------------------
@@ -129,7 +133,9 @@ class ClusterService:
         fixed_subnet = values.get("fixed_subnet") or template.fixed_subnet
         floating_ip_enabled = values.get("floating_ip_enabled", template.floating_ip_enabled)
         master_lb_enabled = values.get("master_lb_enabled", template.master_lb_enabled)
-        driver.check_template(
+        _, checked = self.resources.check(
+            context,
+            driver,
             TemplateResources(
                 coe=canonical_coe(template.coe),
                 server_type=template.server_type,
@@ -143,8 +149,10 @@ class ClusterService:
                 volume_driver=template.volume_driver,
                 docker_volume_size=docker_volume_size,
                 docker_storage_driver=template.docker_storage_driver,
-            )
+            ),
+            check_keypair=True,
         )
+        flavor_id, master_flavor_id = checked.flavor_id, checked.master_flavor_id
         if master_count > 1 and not master_lb_enabled:
             raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         labels = cluster_labels(template.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))

@@ -208,7 +208,9 @@ class NodeGroupService:
                 raise NotFoundError(f"ClusterTemplate {cluster.cluster_template_id} could not be found.")
             flavor_id = values.get("flavor_id") or cluster.flavor_id
             image_id = values.get("image_id") or template.image_id
-            self.clusters.drivers.serving(template.driver, template.coe, template.server_type).check_template(
+            _, checked = self.clusters.resources.check(
+                context,
+                self.clusters.drivers.serving(template.driver, template.coe, template.server_type),
                 TemplateResources(
                     coe=canonical_coe(template.coe),
                     server_type=template.server_type,
@@ -216,8 +218,9 @@ class NodeGroupService:
                     flavor_id=flavor_id,
                     docker_volume_size=values.get("docker_volume_size"),
                     docker_storage_driver=template.docker_storage_driver,
-                )
+                ),
             )
+            flavor_id, image_id = checked.flavor_id, checked.image_id
             labels = cluster_labels(cluster.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
             nodegroup = NodeGroup(
                 uuid=new_uuid(),

@@ -11,6 +11,7 @@ from jeroboam.pki.secrets import Keyring, load_keyring
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, Waker
+from jeroboam.services.catalog_lookup import CatalogLookup
 from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
@@ -19,7 +20,9 @@ from jeroboam.services.federations import FederationService
 from jeroboam.services.mservices import MServiceService
 from jeroboam.services.nodegroups import NodeGroupService
 from jeroboam.services.quotas import QuotaService
+from jeroboam.services.resource_lookup import NullLookup, ResourceLookup
 from jeroboam.services.stats import StatsService
+from jeroboam.services.template_resources import TemplateResourceChecker
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Services:
         waker: Waker | None = None,
         notifier: Notifier | None = None,
         keyring: Keyring | None = None,
+        lookup: ResourceLookup | None = None,
     ) -> Services:
         db = db or Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
         policy = Policy(settings.oslo_policy)
@@ -61,10 +65,13 @@ class Services:
         waker = waker if waker is not None else InProcessWaker()
         notifier = notifier if notifier is not None else NullNotifier()
         keyring = keyring or load_keyring(settings)
+        resources = TemplateResourceChecker(lookup or resource_lookup(settings))
         # Each service once; those that need another get it passed in.
-        templates = ClusterTemplateService(db, policy, drivers, settings)
+        templates = ClusterTemplateService(db, policy, drivers, settings, resources)
         quotas = QuotaService(db, policy, settings)
-        clusters = ClusterService(db, policy, drivers, settings, waker, notifier, templates=templates, quotas=quotas)
+        clusters = ClusterService(
+            db, policy, drivers, settings, waker, notifier, templates=templates, quotas=quotas, resources=resources
+        )
         return cls(
             settings=settings,
             db=db,
@@ -83,3 +90,10 @@ class Services:
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
             containers=ContainerService(db, policy, drivers, settings),
         )
+
+
+def resource_lookup(settings: Settings) -> ResourceLookup:
+    """Glance, Nova and Neutron of the caller's catalog with Keystone tokens, else nothing to ask."""
+    if settings.auth_strategy == "keystone" and settings.openstack_services.lookup:
+        return CatalogLookup(settings.openstack_services)
+    return NullLookup()

@@ -399,7 +399,11 @@ def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         conductor.start()
         try:
             with serve(create_app(settings, services)) as base:
-                yield Conducted(base, services)
+                conducted = Conducted(base, services)
+                try:
+                    yield conducted
+                finally:
+                    conducted.api.client.close()
         finally:
             conductor.stop(timeout=10)
             services.db.dispose()

@@ -7,7 +7,6 @@ import json
 import re
 import uuid as uuidlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +15,8 @@ import pytest
 from jeroboam.db.models import Cluster
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
+from tests.support.wire_samples import sample
 
-SAMPLES = Path("/work/shared/reference/magnum-api-wire-samples.json")
 K8S = {"coe": "kubernetes", "image_id": "fedora-coreos"}
 SWARM = {"coe": "swarm-mode", "image_id": "jeroboam-node"}
 GREEK = (
@@ -27,17 +26,6 @@ GREEK = (
 GENERATED_NAME = re.compile(rf"({GREEK})-([1-9]|1[0-9]|2[0-4])-template")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?\+00:00")
 MISSING = "6a4c8b9e-0000-4000-8000-000000000001"
-
-
-def sample(case: str, base: str) -> dict[str, Any]:
-    """A wire sample with upstream's ``http://localhost`` replaced by our base URL."""
-    if not SAMPLES.exists():
-        pytest.skip("wire samples not available")
-    for item in json.loads(SAMPLES.read_text())["samples"]:
-        if item["case"] == case:
-            found: dict[str, Any] = json.loads(json.dumps(item).replace("http://localhost", base))
-            return found
-    raise LookupError(case)
 
 
 def error(status: int, detail: str) -> dict[str, Any]:

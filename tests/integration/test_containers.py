@@ -49,7 +49,7 @@ class Bays:
     def __init__(self, url: str, services: Services) -> None:
         self.url = url
         self.services = services
-        self.alpha = Api(url).as_(ALPHA_MEMBER)
+        self.alpha = Api(url, ALPHA_MEMBER)
         self.templates: dict[str, str] = {}
 
     def template(self, coe: str) -> str:
@@ -105,7 +105,9 @@ def bays(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bay
         conductor.start()
         try:
             with serve(create_app(settings, services)) as base:
-                yield Bays(base, services)
+                state = Bays(base, services)
+                yield state
+                state.alpha.client.close()
         finally:
             sim = services.drivers.get("sim")
             assert isinstance(sim, SimDriver)
@@ -232,9 +234,10 @@ def test_pages_sort_and_filter_by_bay(bays: Bays, swarm: str) -> None:
 
 
 # -- tenancy and policy -------------------------------------------------------------------------------
-def test_another_projects_container_and_bay_are_404(bays: Bays, swarm: str) -> None:
+def test_another_projects_container_and_bay_are_404(bays: Bays, swarm: str, request: pytest.FixtureRequest) -> None:
     uuid = create(bays.alpha, swarm)["uuid"]
-    beta = Api(bays.url).as_(BETA_MEMBER)
+    beta = Api(bays.url, BETA_MEMBER)
+    request.addfinalizer(beta.client.close)
     assert beta.get(f"/v1/containers/{uuid}").status_code == 404
     assert beta.request("PUT", f"/v1/containers/{uuid}/start").status_code == 404
     assert beta.delete(f"/v1/containers/{uuid}").status_code == 404
@@ -245,9 +248,10 @@ def test_another_projects_container_and_bay_are_404(bays: Bays, swarm: str) -> N
     assert "could not be found" in detail(refused)
 
 
-def test_a_reader_may_look_but_not_act(bays: Bays, swarm: str) -> None:
+def test_a_reader_may_look_but_not_act(bays: Bays, swarm: str, request: pytest.FixtureRequest) -> None:
     uuid = create(bays.alpha, swarm)["uuid"]
-    reader = Api(bays.url).as_(ALPHA_READER)
+    reader = Api(bays.url, ALPHA_READER)
+    request.addfinalizer(reader.client.close)
     assert reader.get(f"/v1/containers/{uuid}").status_code == 200
     assert reader.get(f"/v1/containers/{uuid}/logs").status_code == 200
     denied = reader.request("PUT", f"/v1/containers/{uuid}/start")
@@ -314,8 +318,9 @@ def test_deleting_the_bay_removes_its_containers(bays: Bays) -> None:
 
 
 # -- the 2015 version header, pods/services/rcs ---------------------------------------------------------
-def test_the_2015_version_header_is_answered_in_its_spelling(bays: Bays) -> None:
+def test_the_2015_version_header_is_answered_in_its_spelling(bays: Bays, request: pytest.FixtureRequest) -> None:
     old = Api(bays.url, ALPHA_MEMBER, version=None)
+    request.addfinalizer(old.client.close)
     response = old.get("/v1/containers", headers={"X-OpenStack-Magnum-API-Version": "1.1"})
     assert response.status_code == 200
     assert response.headers["x-openstack-magnum-api-version"] == "1.1"

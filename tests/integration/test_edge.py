@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,25 +12,14 @@ import pytest
 
 from tests.conftest import Api
 from tests.support.identities import ALPHA_MEMBER
+from tests.support.wire_samples import sample
 
-SAMPLES = Path("/work/shared/reference/magnum-api-wire-samples.json")
 REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 JSON = {"Accept": "application/json"}
 NOT_JSON = {"Accept": "text/html"}
 MINIMUM = "container-infrastructure-management 1.1"
 MAXIMUM = "container-infrastructure-management 1.14"
 TEMPLATE = {"coe": "swarm-mode", "image_id": "jeroboam-node"}
-
-
-def sample(case: str, base: str) -> dict[str, Any]:
-    """A wire sample with upstream's ``http://localhost`` replaced by our base URL."""
-    if not SAMPLES.exists():
-        pytest.skip("wire samples not available")
-    for item in json.loads(SAMPLES.read_text())["samples"]:
-        if item["case"] == case:
-            found: dict[str, Any] = json.loads(json.dumps(item).replace("http://localhost", base))
-            return found
-    raise LookupError(case)
 
 
 def raw(api: Api, method: str, path: str, **kw: Any) -> httpx.Response:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jeroboam.conductor.heartbeat import Heartbeat
 from jeroboam.db.models import Service
-from jeroboam.db.repositories import mservices as mservices_repo
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ALPHA_MEMBER, ALPHA_READER
 
@@ -20,7 +20,7 @@ def error(response: Any) -> dict[str, Any]:
 
 def add_row(server: RunningServer, host: str, **values: Any) -> None:
     with server.services.db.transaction() as session:
-        session.add(Service(host=host, binary="jeroboam-conductor", **values))
+        session.add(Service(host=host, binary="magnum-conductor", **values))
 
 
 def by_host(api: Api) -> dict[str, dict[str, Any]]:
@@ -38,18 +38,27 @@ def test_empty(api: Api) -> None:
 
 
 def test_heartbeating_conductor_is_up(api: Api, server: RunningServer) -> None:
-    with server.services.db.transaction() as session:
-        mservices_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
-        mservices_repo.heartbeat(session, "h1", "jeroboam-conductor", datetime.now(UTC))
+    heartbeat = Heartbeat(server.services.db, "h1", interval=60)
+    heartbeat.beat()
+    heartbeat.beat()
     item = by_host(api)["h1"]
     assert set(item) == KEYS
-    assert item["binary"] == "jeroboam-conductor"
+    assert item["binary"] == "magnum-conductor"
     assert item["state"] == "up"
     assert item["report_count"] == 2
     assert item["disabled"] is False
     assert item["disabled_reason"] is None
     assert item["created_at"].endswith("+00:00")
     assert isinstance(item["id"], int)
+
+
+def test_conductor_row_of_the_former_name_is_renamed(api: Api, server: RunningServer) -> None:
+    # magnum-tempest-plugin asserts "magnum-conductor"; rows from before the rename must not linger.
+    with server.services.db.transaction() as session:
+        session.add(Service(host="h1", binary="jeroboam-conductor", report_count=7))
+    Heartbeat(server.services.db, "h1", interval=60).beat()
+    items = api.get("/v1/mservices").json()["mservices"]
+    assert [(item["host"], item["binary"], item["report_count"]) for item in items] == [("h1", "magnum-conductor", 8)]
 
 
 def test_state_follows_last_sign_of_life(api: Api, server: RunningServer) -> None:

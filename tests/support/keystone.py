@@ -599,6 +599,22 @@ class KeystoneServer:
         del self.users[name]
         return user
 
+    def register_service(self, service_type: str, url: str, name: str | None = None) -> str:
+        """Add a service of ``service_type`` with a public endpoint at ``url`` (region
+        ``RegionOne``) to the catalog of every token issued from now on; returns its id."""
+        body = {"service": {"type": service_type, "name": name or service_type, "enabled": True}}
+        service_id: str = self._admin_json("POST", "/v3/services", body, expected=201)["service"]["id"]
+        endpoint = {"service_id": service_id, "interface": "public", "region_id": REGION_ID, "url": url}
+        self._admin_call("POST", "/v3/endpoints", {"endpoint": endpoint}, expected=201)
+        return service_id
+
+    def remove_service(self, service_id: str) -> None:
+        """Remove a service added by ``register_service`` and its endpoints from the catalog."""
+        endpoints = self._admin_json("GET", f"/v3/endpoints?service_id={service_id}", expected=200)["endpoints"]
+        for endpoint in endpoints:
+            self._admin_call("DELETE", f"/v3/endpoints/{endpoint['id']}", expected=204)
+        self._admin_call("DELETE", f"/v3/services/{service_id}", expected=204)
+
     def authtoken_settings(self, **overrides: Any) -> KeystoneAuthtokenSettings:
         """``[keystone_authtoken]`` settings for Jeroboam, as the service user."""
         from jeroboam.config import KeystoneAuthtokenSettings

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from jeroboam.config import KeystoneAuthtokenSettings
+from jeroboam.context import CatalogEndpoint
 from jeroboam.errors import ServiceUnavailableError, UnauthenticatedError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ SERVICE_TOKEN_MARGIN = 30.0
 # Longest token accepted; Fernet tokens are ~200 bytes, JWS tokens under 1 KiB.
 MAX_TOKEN_LENGTH = 8192
 _NOCATALOG = {"nocatalog": ""}
+# Catalog entries kept with a validated token: the services asked on the caller's behalf.
+KEPT_SERVICE_TYPES = frozenset({"image", "compute", "network"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class TokenInfo:
     user_domain_id: str | None
     roles: frozenset[str]
     expires_at: float  # epoch seconds
+    catalog: tuple[CatalogEndpoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,26 @@ def _optional_str(mapping: Mapping[str, Any] | None, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _catalog(entries: object) -> tuple[CatalogEndpoint, ...]:
+    """The endpoints of the kept service types in a token's catalog; anything malformed is skipped."""
+    if not isinstance(entries, list):
+        return ()
+    endpoints: list[CatalogEndpoint] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("type") not in KEPT_SERVICE_TYPES:
+            continue
+        for endpoint in entry.get("endpoints") or []:
+            if not isinstance(endpoint, dict):
+                continue
+            url, interface = endpoint.get("url"), endpoint.get("interface")
+            if isinstance(url, str) and isinstance(interface, str):
+                region = endpoint.get("region_id") or endpoint.get("region")
+                endpoints.append(
+                    CatalogEndpoint(entry["type"], interface, region if isinstance(region, str) else None, url)
+                )
+    return tuple(endpoints)
+
+
 def _token_info(body: Any) -> TokenInfo:
     """Build a TokenInfo from Keystone's token body; ValueError when it is not one."""
     try:
@@ -105,6 +129,7 @@ def _token_info(body: Any) -> TokenInfo:
             user_domain_id=_optional_str(user.get("domain"), "id"),
             roles=roles,
             expires_at=_parse_expiry(token.get("expires_at")),
+            catalog=_catalog(token.get("catalog")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a token body ({type(exc).__name__}: {exc})") from exc
@@ -240,7 +265,8 @@ class KeystoneTokenValidator:
 
     def _ask_about(self, token: str, service: _ServiceToken) -> httpx.Response:
         headers = {"X-Auth-Token": service.token, "X-Subject-Token": token}
-        return self._send("GET", "/v3/auth/tokens", headers=headers)
+        # With the catalog: Glance, Nova and Neutron are asked through it on the caller's behalf.
+        return self._send("GET", "/v3/auth/tokens", headers=headers, catalog=True)
 
     def _get_service_token(self) -> _ServiceToken:
         failures_before = self._auth_failures
@@ -323,9 +349,11 @@ class KeystoneTokenValidator:
         *,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
+        catalog: bool = False,
     ) -> httpx.Response:
         try:
-            return self._client.request(method, path, params=_NOCATALOG, headers=headers, json=json)
+            params = None if catalog else _NOCATALOG
+            return self._client.request(method, path, params=params, headers=headers, json=json)
         except httpx.TimeoutException:
             log.error(
                 "Keystone at %s did not answer %s %s within %s s",

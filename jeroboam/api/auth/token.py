@@ -38,4 +38,5 @@ class KeystoneAuthenticator:
             project_name=info.project_name,
             user_domain_id=info.user_domain_id,
             auth_token=token,
+            service_catalog=info.catalog,
         )

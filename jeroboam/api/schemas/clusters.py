@@ -44,7 +44,7 @@ FIELDS: dict[str, Field] = {
     "fixed_subnet": _text(),
     "floating_ip_enabled": Field("boolean"),
     "master_lb_enabled": Field("boolean"),
-    "discovery_url": _text(),
+    "discovery_url": Field("string", max_length=255, description="Stored as given; may be empty (as upstream)."),
     "status": _ignored(),
     "status_reason": _ignored(),
     "health_status": _ignored(),

@@ -29,6 +29,7 @@ from docker.models.containers import Container
 
 from jeroboam.config import Settings
 from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
+from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
@@ -81,7 +82,9 @@ class DockerDriver(CatalogDriver):
         self.settings = settings.docker
         self.placement = Placement(settings.docker)
         cache = settings.docker.cache_dir or settings.data_dir / "docker-cache"
-        self.nodes = Nodes(settings.docker, dict(settings.docker.flavors), Path(cache))
+        flavors = dict(settings.docker.flavors)  # a template may name a flavor by its ID too
+        flavors.update({resource_id("flavor", name): flavor for name, flavor in settings.docker.flavors.items()})
+        self.nodes = Nodes(settings.docker, flavors, Path(cache))
         self._images: dict[str, str] = {}
         self.containers = BayContainers(settings.docker, self.placement, self.nodes)
         self._clients: OrderedDict[tuple[str, ...], docker.DockerClient] = OrderedDict()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +32,29 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class ArrivalCountingLock:
+    """Stand-in for the validator's service-token lock: a real lock that also counts the threads
+    that arrived at it (holding it or blocked on it), so a test can wait for all of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition()
+        self.arrivals = 0
+
+    def __enter__(self) -> None:
+        with self._arrived:
+            self.arrivals += 1
+            self._arrived.notify_all()
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def wait_for_arrivals(self, count: int, timeout: float) -> bool:
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self.arrivals >= count, timeout)
 
 
 def _iso(epoch: float) -> str:
@@ -382,6 +404,8 @@ class TestServiceToken:
             raise httpx.ConnectTimeout("timed out")
 
         validator = KeystoneTokenValidator(_settings(), transport=httpx.MockTransport(handler), clock=clock)
+        service_lock = ArrivalCountingLock()
+        validator._service_lock = service_lock  # type: ignore[assignment]
 
         def attempt(token: str) -> str:
             try:
@@ -392,7 +416,8 @@ class TestServiceToken:
 
         with ThreadPoolExecutor(max_workers=6) as pool:
             futures = [pool.submit(attempt, f"token-{n}") for n in range(6)]
-            time.sleep(0.3)  # all six are now in the first attempt or waiting behind it
+            # All six are in the first attempt or waiting behind it before that attempt fails.
+            assert service_lock.wait_for_arrivals(6, timeout=10)
             release.set()
             answers = [future.result(10) for future in futures]
         validator.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,19 +10,7 @@ from jeroboam.api.errors import error_body, routing_error_body, unsupported_vers
 from jeroboam.api.middleware import normalise_path
 from jeroboam.api.versions import VersionHeaderError, parse_version_header
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION, SERVICE_ALIASES, SERVICE_TYPE, Version
-
-SAMPLES = Path("/work/shared/reference/magnum-api-wire-samples.json")
-
-
-def sample(case: str) -> dict[str, Any]:
-    if not SAMPLES.exists():
-        pytest.skip("wire samples not available")
-    for item in json.loads(SAMPLES.read_text())["samples"]:
-        if item["case"] == case:
-            found: dict[str, Any] = item
-            return found
-    raise LookupError(case)
-
+from tests.support.wire_samples import sample
 
 # -- the supported range -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import pytest
 
 from jeroboam.cmd.jeroboam import share_single_engine
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings, Settings
+from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.driver import DockerDriver
@@ -64,6 +65,13 @@ def test_a_template_without_tls_builds_no_docker_cluster(tmp_path: Path) -> None
     driver = DockerDriver(Settings(data_dir=tmp_path))
     with pytest.raises(PermanentError, match="only behind TLS"):
         driver.ensure_infrastructure(replace(_spec(), tls_disabled=True))
+
+
+def test_a_flavor_named_by_its_stable_id_gets_its_limits(tmp_path: Path) -> None:
+    driver = DockerDriver(Settings(data_dir=tmp_path))
+    small = driver.nodes.flavors["m1.small"]
+    assert driver.nodes.flavors[resource_id("flavor", "m1.small")] is small
+    assert driver.find_resource("flavor", resource_id("flavor", "m1.small")) == "m1.small"
 
 
 def test_the_control_plane_resizes_up_to_seven_managers_and_says_why_not_beyond(tmp_path: Path) -> None:

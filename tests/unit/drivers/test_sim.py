@@ -111,8 +111,34 @@ def child_hammer(state_dir: str, spec: ClusterSpec, ng: NodeGroupSpec, rounds: i
 
 def child_hang_in_worker_thread(state_dir: str, spec: ClusterSpec) -> None:
     # The pool's thread is joined at exit: the hang must notice that the main thread finished.
-    ThreadPoolExecutor(1).submit(make_driver(Path(state_dir)).ensure_endpoint, spec)
-    time.sleep(0.5)
+    driver = make_driver(Path(state_dir))
+    ThreadPoolExecutor(1).submit(driver.ensure_endpoint, spec)
+    deadline = time.monotonic() + 30
+    while not hang_began(driver, "endpoint"):  # the count is written just before the hang
+        assert time.monotonic() < deadline, "the worker thread never began to hang"
+        time.sleep(0.02)
+
+
+def hang_began(driver: SimDriver, phase: str) -> bool:
+    state = driver.read_state(UUID)
+    return state is not None and state.faults.get(f"hang:{phase}", 0) > 0
+
+
+class SleepRecorder:
+    """Wraps the driver's interruptible sleep (latency and hangs): records every duration asked
+    for and signals when a sleep begins; the real sleep still runs."""
+
+    def __init__(self, driver: SimDriver, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.asked: list[float] = []
+        self.began = threading.Event()
+        self._sleep = driver._sleep
+        monkeypatch.setattr(driver, "_sleep", self)
+
+    def __call__(self, seconds: float) -> bool:
+        self.asked.append(seconds)
+        if seconds:
+            self.began.set()
+        return self._sleep(seconds)
 
 
 # --- contract and idempotency ---
@@ -347,9 +373,10 @@ def test_invalid_labels_fail_ensure_but_never_delete(driver: SimDriver, labels: 
     assert driver.read_state(UUID) is None
 
 
-def test_hang_phase_hangs_until_the_driver_is_closed(driver: SimDriver) -> None:
+def test_hang_phase_hangs_until_the_driver_is_closed(driver: SimDriver, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = cluster(labels={"sim_hang_phase": "endpoint"})
     reconcile(driver, replace(spec, labels={}))
+    sleeps = SleepRecorder(driver, monkeypatch)
     outcome: list[BaseException | str] = []
 
     def call() -> None:
@@ -360,8 +387,10 @@ def test_hang_phase_hangs_until_the_driver_is_closed(driver: SimDriver) -> None:
 
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
-    thread.join(0.5)
-    assert thread.is_alive()  # still hanging (the default is an hour)
+    assert sleeps.began.wait(10)
+    assert sleeps.asked == [0.0, 3600.0]  # no latency, then the hang (the default is an hour)
+    assert thread.is_alive()
+    assert outcome == []
     driver.close()
     thread.join(10)
     assert not thread.is_alive()
@@ -369,12 +398,13 @@ def test_hang_phase_hangs_until_the_driver_is_closed(driver: SimDriver) -> None:
     assert "sim_hang_phase" in str(outcome[0])
 
 
-def test_hang_times_and_seconds_bound_the_hang(driver: SimDriver) -> None:
+def test_hang_times_and_seconds_bound_the_hang(driver: SimDriver, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = cluster(labels={"sim_hang_phase": "infrastructure", "sim_hang_seconds": "0.2", "sim_hang_times": "1"})
-    started = time.monotonic()
+    sleeps = SleepRecorder(driver, monkeypatch)
     driver.ensure_infrastructure(spec)
-    assert time.monotonic() - started >= 0.2
+    assert sleeps.asked == [0.0, 0.2]  # no latency, then a hang of 0.2 s that ran to its end
     driver.ensure_infrastructure(spec)
+    assert sleeps.asked == [0.0, 0.2, 0.0]  # the second call does not hang
     state = driver.read_state(UUID)
     assert state is not None
     assert state.faults == {"hang:infrastructure": 1}
@@ -382,23 +412,29 @@ def test_hang_times_and_seconds_bound_the_hang(driver: SimDriver) -> None:
 
 def test_a_hang_in_a_worker_thread_lets_the_process_exit(state_dir: Path) -> None:
     spec = cluster(labels={"sim_hang_phase": "endpoint"})
-    assert run_in_child(child_hang_in_worker_thread, str(state_dir), spec, timeout=30) == 0
+    assert run_in_child(child_hang_in_worker_thread, str(state_dir), spec, timeout=60) == 0
+    assert hang_began(make_driver(state_dir), "endpoint")
 
 
-def test_latency_label_slows_every_call(state_dir: Path) -> None:
+def test_latency_label_slows_every_call(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     driver = make_driver(state_dir, latency_seconds=5.0)
     spec = cluster(labels={"sim_latency": "0.1"})  # the label replaces the configured latency
-    started = time.monotonic()
+    sleeps = SleepRecorder(driver, monkeypatch)
     driver.ensure_infrastructure(spec)
     driver.observe(spec)
-    assert time.monotonic() - started >= 0.2
+    assert sleeps.asked == [0.1, 0.1]
 
 
-def test_configured_latency_is_interrupted_by_close(state_dir: Path) -> None:
+def test_configured_latency_is_interrupted_by_close(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     driver = make_driver(state_dir, latency_seconds=3600.0)
-    threading.Timer(0.2, driver.close).start()
-    with pytest.raises(RetryableError, match="interrupted"):
-        driver.ensure_infrastructure(cluster())
+    sleeps = SleepRecorder(driver, monkeypatch)
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(driver.ensure_infrastructure, cluster())
+        assert sleeps.began.wait(10)  # the call is in its latency
+        driver.close()
+        with pytest.raises(RetryableError, match="interrupted"):
+            call.result(timeout=10)
+    assert sleeps.asked == [3600.0]
 
 
 @pytest.mark.parametrize("phase", ["infrastructure", "control_plane", "workers", "endpoint"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,7 @@ def test_a_wake_up_from_another_socket_ends_the_wait_at_once(tmp_path: Path) -> 
     try:
         waker.wake("a")
         waker.wake("b")
-        started = time.monotonic()
-        assert source.wait(30) is True
-        assert time.monotonic() - started < 30  # woken, not timed out
+        assert source.wait(30) is True  # woken (a timeout answers False)
         # Both datagrams counted as one wake-up: the next wait times out.
         assert source.wait(0.05) is False
     finally:

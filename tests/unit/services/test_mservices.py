@@ -16,7 +16,7 @@ DOWN_TIME = 180
 def row(**values: object) -> Service:
     values.setdefault("created_at", NOW - timedelta(days=1))
     values.setdefault("forced_down", False)
-    return Service(host="h", binary="jeroboam-conductor", **values)
+    return Service(host="h", binary="magnum-conductor", **values)
 
 
 @pytest.mark.parametrize(
