@@ -396,12 +396,12 @@ ROWS: tuple[Row, ...] = (
             ("list", "GET", "/v1/{kind}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
             ("detail list", "GET", "/v1/{kind}/detail?bay_ident={{swarm}}", (400, 400, 404, 404), None),
             ("create", "POST", "/v1/{kind}", (400, 400, 404, 404), {"bay_uuid": "{swarm}", "manifest": "{{}}"}),
-            ("get", "GET", "/v1/{kind}/x/{{swarm}}", (400, 400, 404, 404), None),
-            ("get by query", "GET", "/v1/{kind}/x?bay_ident={{swarm}}", (400, 400, 404, 404), None),
-            ("update", "PATCH", "/v1/{kind}/x/{{swarm}}", (400, 400, 404, 404), RENAME),
-            ("update by query", "PATCH", "/v1/{kind}/x?bay_ident={{swarm}}", (400, 400, 404, 404), RENAME),
-            ("delete", "DELETE", "/v1/{kind}/x/{{swarm}}", (400, 400, 404, 404), None),
-            ("delete by query", "DELETE", "/v1/{kind}/x?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+            ("get", "GET", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), None),
+            ("get by query", "GET", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+            ("update", "PATCH", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), RENAME),
+            ("update by query", "PATCH", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), RENAME),
+            ("delete", "DELETE", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), None),
+            ("delete by query", "DELETE", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
         )
     ),
 )
