@@ -26,3 +26,13 @@ ensure_services() {
         wait_port 5672 || echo "ci: RabbitMQ did not come up" >&2
     fi
 }
+
+# The ecosystem tests drive Horizon in Debian's headless Chromium (Playwright downloads no browser).
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "ci: installing chromium"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+            || echo "ci: chromium could not be installed" >&2
+    fi
+}

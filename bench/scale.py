@@ -27,7 +27,9 @@ one itself, with the same settings: ``--config FILE``/``JEROBOAM_*`` variables, 
   a sync cycle when 0, 10 and 1,000 clusters changed (an accepted resize each, made through the
   services layer), a health pass over every settled cluster (the conductor's clock moved past
   ``health_polling_interval``) when 0, 10 and 1,000 clusters' health changed (a simulated node
-  killed in each), and the harness's memory.
+  killed in each), an autoscaler pass when 0, 100 and 1,000 clusters have ``auto_scaling_enabled``
+  (``--autoscaled``; each given a SIMULATED service its worker runs, so the pass observes, decides
+  nothing and reschedules: the steady cost), and the harness's memory.
 """
 
 from __future__ import annotations
@@ -256,6 +258,10 @@ def cycle_main(args: argparse.Namespace) -> int:
                 ).all()
             )
 
+    if args.pad_to and total < args.pad_to:
+        total = pad_with_copies(services, args.pad_to, clock)
+        base["clusters"] = total
+
     # The first pass settles whatever health is stale, so later passes see only what changes.
     health_pass(-1)
     health_pass(0)
@@ -287,12 +293,86 @@ def cycle_main(args: argparse.Namespace) -> int:
             with contextlib.suppress(Exception):
                 services.clusters.resize(context, uuid, 1)
         run_until_idle()
+    for enabled in args.autoscaled:
+        autoscaler_pass(conductor, services, clock, statements, complete[:enabled], base)
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     emit({
         **base, "figure": "conductor memory", "max_rss_mib": round(max_rss / 1024, 1),
         "max_rss_before_cycles_mib": round(rss_before / 1024, 1),
     })  # fmt: skip
     return 0
+
+
+def pad_with_copies(services: Any, target: int, clock: Clock) -> int:
+    """Rows only, for the passes that must not read them: copies of a built cluster (with its
+    nodegroups), settled, their next health check a year away, no simulated state. They make the
+    tables and indexes as large as ``target`` clusters without building each one."""
+    from sqlalchemy import func, insert, select
+
+    from jeroboam.db.models import Cluster, NodeGroup
+    from jeroboam.domain.identifiers import new_uuid
+
+    db = services.db
+    with db.read() as session:
+        have = int(session.scalar(select(func.count(Cluster.id))) or 0)
+        model = session.scalars(select(Cluster).where(Cluster.status == "CREATE_COMPLETE").limit(1)).one()
+        groups = list(session.scalars(select(NodeGroup).where(NodeGroup.cluster_id == model.uuid)))
+    skip = {"id", "uuid", "name", "lease_owner", "lease_expires_at", "autoscale_at", "autoscaler_state"}
+    columns = [c.key for c in Cluster.__table__.columns if c.key not in skip]
+    ng_columns = [c.key for c in NodeGroup.__table__.columns if c.key not in ("id", "uuid", "cluster_id")]
+    later = clock() + timedelta(days=365)
+    for start in range(have, target, 1000):
+        clusters, nodegroups = [], []
+        for index in range(start, min(target, start + 1000)):
+            uuid = new_uuid()
+            row = {name: getattr(model, name) for name in columns}
+            clusters.append({**row, "uuid": uuid, "name": f"pad-{index}", "next_check_at": later})
+            nodegroups += [{**{n: getattr(g, n) for n in ng_columns}, "uuid": new_uuid(), "cluster_id": uuid}
+                           for g in groups]  # fmt: skip
+        with db.transaction() as session:
+            session.execute(insert(Cluster), clusters)
+            session.execute(insert(NodeGroup), nodegroups)
+    return target
+
+
+def autoscaler_pass(
+    conductor: Any, services: Any, clock: Clock, statements: Statements, enabled: list[Any], base: dict[str, Any]
+) -> None:
+    """Switch autoscaling on for exactly ``enabled`` clusters (the labels a PATCH would set), give
+    each a SIMULATED service that its worker runs, then measure an autoscaler pass over them (the
+    conductor's clock moved past ``[autoscaler] interval``): batches until nothing is due."""
+    from sqlalchemy import select, update
+
+    from jeroboam.db.models import Cluster
+    from jeroboam.drivers.sim import SimDriver
+
+    uuids = [uuid for uuid, _ in enabled]
+    with services.db.transaction() as session:
+        session.execute(update(Cluster).where(Cluster.autoscale_at.is_not(None)).values(autoscale_at=None))
+        for cluster in session.scalars(select(Cluster).where(Cluster.uuid.in_(uuids))):
+            cluster.labels = {**cluster.labels, "auto_scaling_enabled": "true", "max_node_count": "3"}
+            cluster.autoscale_at = clock()
+    sim = services.drivers.get("sim")
+    if isinstance(sim, SimDriver):
+        for uuid in uuids:
+            sim.set_service(uuid, "web", replicas=1, cpu=0.25, memory_mib=128)
+    interval = services.settings.autoscaler.interval
+
+    def run() -> int:
+        handled = 0
+        while done := conductor.autoscale():
+            handled += done
+        conductor.wait_idle()
+        return handled
+
+    clock.offset += timedelta(seconds=interval + 1)
+    run()  # the first pass records what it sees; the measured one is the steady state
+    clock.offset += timedelta(seconds=interval + 1)
+    figure = {**base, "figure": "autoscaler pass", "autoscaled": len(uuids)}
+    with measured(statements, figure):
+        figure["clusters_handled"] = run()
+    figure["cpu_us_per_autoscaled_cluster"] = round(figure["cpu_ms"] * 1000 / max(len(uuids), 1), 1)
+    emit(figure)
 
 
 def load_through_services(
@@ -360,8 +440,12 @@ def main(argv: list[str] | None = None) -> int:
     cycle.add_argument("--data-dir", help="the all-in-one's data directory (its SQLite database and sim state)")
     cycle.add_argument("--changed", type=int, nargs="+", default=[0, 10, 1000])
     cycle.add_argument("--label", default="")
+    cycle.add_argument("--autoscaled", type=int, nargs="+", default=[0, 100, 1000], help="clusters autoscaled")
     cycle.add_argument("--load-projects", type=int, default=0, help="first create clusters through the services layer")
     cycle.add_argument("--load-per-project", type=int, default=100)
+    cycle.add_argument(
+        "--pad-to", type=int, default=0, help="then copy settled clusters' rows (not built) up to this many clusters"
+    )
     args = parser.parse_args(argv)
     return api_main(args) if args.part == "api" else cycle_main(args)
 

@@ -269,6 +269,31 @@ class ConductorSettings(BaseModel):
     )
 
 
+class AutoscalerSettings(BaseModel):
+    """Defaults of the autoscaler (clusters with the label auto_scaling_enabled=true)."""
+
+    interval: float = Field(
+        30.0, gt=0, description="Seconds between two looks of the autoscaler at one cluster's workload."
+    )
+    scale_down_unneeded_time: float = Field(
+        600.0, ge=0, description="Seconds a worker must run no task before it is removed (label overrides)."
+    )
+    scale_down_delay_after_add: float = Field(
+        600.0, ge=0, description="Seconds after a cluster's last change before any scale-down (label overrides)."
+    )
+    pending_grace: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a task must stay pending, and the cluster unchanged, before the cluster grows for it.",
+    )
+    observe_timeout: float = Field(
+        10.0, gt=0, description="Seconds one cluster's workload observation may take before it is skipped."
+    )
+    max_nodes_per_project: int = Field(
+        0, ge=0, description="Nodes the autoscaler may grow a project's clusters to, in all (0: no limit)."
+    )
+
+
 class ServiceSettings(BaseModel):
     host: str = Field(default_factory=socket.gethostname, description="Name this process reports in mservices.")
     service_down_time: int = Field(
@@ -349,6 +374,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     cluster: ClusterSettings = ClusterSettings()
     conductor: ConductorSettings = ConductorSettings()
+    autoscaler: AutoscalerSettings = AutoscalerSettings()
     secrets: SecretsSettings = SecretsSettings()
     x509: X509Settings = X509Settings()
 

@@ -19,7 +19,7 @@ from jeroboam.context import RequestContext
 from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
-from jeroboam.domain import states
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain.health import auto_healing_enabled, health_of, next_health_check
 from jeroboam.domain.operations import Autoheal
 from jeroboam.domain.specs import ClusterSpec
@@ -70,7 +70,7 @@ class HealthChecks:
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, claim)
             cluster.health_status = health
-            cluster.health_status_reason = reason
+            cluster.health_status_reason = autoscaling.with_note(reason, cluster.health_status_reason)
             cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
             if cluster.generation != claim.generation:
                 cluster.next_check_at = now  # a request accepted during the probe is due now
@@ -140,7 +140,11 @@ class HealthChecks:
         changed: list[tuple[Claim, ClusterSpec, bool, Health, dict[str, str]]] = []
         for uuid, (health, reason) in results.items():
             claim, spec, autoheal, stored_health, stored_reason = probes[uuid]
-            if health == stored_health and reason == stored_reason and not (autoheal and health == Health.UNHEALTHY):
+            if (
+                health == stored_health
+                and autoscaling.with_note(reason, stored_reason) == stored_reason
+                and not (autoheal and health == Health.UNHEALTHY)
+            ):
                 unchanged.append(claim)
             else:
                 changed.append((claim, spec, autoheal, health, reason))

@@ -14,8 +14,8 @@ from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories import operations as operations_repo
 from jeroboam.db.session import Database
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain import conditions as cond
-from jeroboam.domain import states
 from jeroboam.domain.health import health_of, next_health_check
 from jeroboam.domain.specs import MASTER, ClusterSpec
 from jeroboam.domain.states import Action, OperationState, Status
@@ -134,11 +134,14 @@ class Outcomes:
         now = self.clock()
         final = states.finish(status, succeeded=succeeded)
         cluster.status = final
+        if succeeded and reason is None and operations and operations[-1].user_id == autoscaling.REQUESTER:
+            reason = autoscaling.AutoscalerResize.reason_of(operations[-1].request)  # what it did, and why
         cluster.status_reason = reason
         for operation in operations:
             operations_repo.close(
-                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now, reason
-            )
+                operation, OperationState.SUCCEEDED if succeeded else OperationState.FAILED, now,
+                None if succeeded else reason,
+            )  # fmt: skip
         for ng in nodegroups:
             ng_status = Status(ng.status) if ng.status else None
             if ng_status == Status.DELETE_IN_PROGRESS and succeeded:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from jeroboam.conductor.autoscaler import Autoscaler
 from jeroboam.conductor.heartbeat import Heartbeat
 from jeroboam.conductor.reconciler import Reconciler
 from jeroboam.config import Settings
@@ -120,11 +121,16 @@ class Conductor:
         # ``workers`` threads (probes may wait on the infrastructure).
         self._health_batch = HEALTH_BATCH_PER_WORKER * settings.conductor.workers
         self._health_pool = DaemonPool(settings.conductor.workers, "health")
+        r = self.reconciler
+        self.autoscaler = Autoscaler(db, settings, notifier, r.pki, r.drivers, clock)
+        self._autoscale_pool = DaemonPool(settings.conductor.workers, "autoscale")
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         self.heartbeat.start()
-        for target, name in ((self._loop, "conductor-loop"), (self._renew_loop, "conductor-leases")):
+        loops = ((self._loop, "conductor-loop"), (self._renew_loop, "conductor-leases"),
+                 (self._autoscale_loop, "conductor-autoscaler"))  # fmt: skip
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -136,6 +142,7 @@ class Conductor:
         for thread in self._threads:
             thread.join(timeout)
         self._health_pool.shutdown()
+        self._autoscale_pool.shutdown()
         deadline = time.monotonic() + timeout
         for active in list(self._active.values()):
             active.thread.join(max(0.0, deadline - time.monotonic()))
@@ -185,6 +192,24 @@ class Conductor:
             # Answers after 80 % of the lease are not waited for: the leases would lapse anyway.
             self.reconciler.health.check_batch(claims, self.owner, self._health_pool, budget=lease * 0.8)
         return len(claims)
+
+    def autoscale(self) -> int:
+        """One batch of the autoscaler: claim due autoscaled clusters, observe their workload,
+        act. Runs in its own thread (``_autoscale_loop``), so a slow workload observation never
+        holds up the reconciles and health checks; returns the batch's size."""
+        return self.autoscaler.run(self.owner, self._health_batch, self._autoscale_pool, skip_locked=self._skip_locked)
+
+    def _autoscale_loop(self) -> None:
+        while not self._stop.is_set():
+            handled = 0
+            try:
+                handled = self.autoscale()
+            except ServiceUnavailableError as exc:
+                log.warning("autoscaler: database unavailable: %s", exc.message)
+            except Exception:  # the loop must survive anything
+                log.exception("autoscaler loop error")
+            if not handled:
+                self._stop.wait(self.settings.conductor.poll_interval)
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait for the reconciles running now to finish (tests and benchmarks)."""

@@ -146,6 +146,11 @@ class Cluster(TimestampMixin, Base):
     # When the conductor should look at the cluster next (work to do, a retry, a health check);
     # periodic work reads only rows that are due, so its cost follows the clusters that changed.
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When the autoscaler looks at the cluster's workload next; None when it is not autoscaled, so
+    # the autoscaler's pass reads only the clusters that enabled it (indexed).
+    autoscale_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # What the autoscaler remembers between passes: when each idle node was first seen idle.
+    autoscaler_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
 
 

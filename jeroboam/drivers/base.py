@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from jeroboam.domain.autoscaling import Workload
 from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
 from jeroboam.domain.resources import ResourceKind, ResourceNames
 from jeroboam.domain.specs import (
@@ -98,6 +99,21 @@ class ClusterDriver(Driver, Protocol):
         """What is there now: endpoint reachability and the state of every node."""
         ...
 
+    def flavor_of(self, flavor: str) -> Flavor | None:
+        """The CPU and memory of a flavor (named by its name or ID), None when it is unknown."""
+        ...
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """What the COE runs and cannot place (for the autoscaler): tasks pending because no node
+        has room or satisfies their constraints, with their reservations and constraints, and the
+        running tasks of every node (global services aside). Answer within ``timeout`` seconds or
+        raise RetryableError; raise WorkloadNotObservableError when the driver cannot tell."""
+        ...
+
+
+class WorkloadNotObservableError(Exception):
+    """The driver cannot observe its clusters' workload, so it cannot be autoscaled."""
+
 
 class Flavor(Protocol):
     vcpus: float
@@ -129,6 +145,13 @@ class CatalogDriver:
 
     def find_resource(self, kind: ResourceKind, value: str) -> str | None:
         return self._resources[kind].find(value)
+
+    def flavor_of(self, flavor: str) -> Flavor | None:
+        return self.flavors.get(self.find_resource("flavor", flavor) or "")
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """Not supported unless a driver says otherwise."""
+        raise WorkloadNotObservableError(f"the {self.name} driver cannot observe a cluster's workload")
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         image = self.find_resource("image", resources.image_id)

@@ -20,6 +20,7 @@ phase                 call
 ``workers``           ``ensure_nodegroup`` of a worker nodegroup
 ``endpoint``          ``ensure_endpoint``
 ``delete``            ``delete_cluster``
+``workload``          ``observe_workload``
 ====================  ==========================================
 
 ``delete_nodegroup`` and ``observe`` take the latency but no fault. A
@@ -52,6 +53,15 @@ label                     default   effect
                                     replace them (they stay unhealthy)
 ========================  ========  ===============================================
 
+SIMULATED workload, for the autoscaler: replicated services whose replicas
+reserve CPU and memory are placed, first fit, on the ready worker nodes (by
+their flavor's ``vcpus``/``ram`` from ``[sim] flavors`` and the nodegroup's
+``node_labels`` against the replicas' placement constraints); replicas that fit
+nowhere are reported pending, nodes without a replica idle. The services come
+from ``SimDriver.set_service`` (tests) or, until one is set, the label
+``sim_services`` (``name:replicas:cpu:memory_mib``, several separated by ``;``).
+``SimDriver.protect_node`` gives a node the autoscaler's protection label.
+
 ``SimDriver.kill_node`` marks one node dead, as if its machine failed:
 ``observe`` reports it not ready and the next ``ensure_nodegroup`` replaces it.
 A hang or a latency sleep ends early, with ``RetryableError``, when
@@ -77,10 +87,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jeroboam.config import Settings
+from jeroboam.domain import autoscaling
+from jeroboam.domain.autoscaling import NodeLoad, PendingTask, Resources, Workload
 from jeroboam.domain.containers import (
     ACTIONS,
     ERROR,
@@ -107,7 +120,7 @@ from jeroboam.errors import ConflictError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
-PHASES = ("infrastructure", "control_plane", "workers", "endpoint", "delete")
+PHASES = ("infrastructure", "control_plane", "workers", "endpoint", "delete", "workload")
 CRASH_EXIT_CODE = 137
 RETRY_DELAY = 0.2
 STATE_VERSION = 1
@@ -167,6 +180,8 @@ class SimClusterState:
     faults: dict[str, int] = field(default_factory=dict)  # "<kind>:<phase>" -> calls affected
     version: int = STATE_VERSION
     ca_fingerprint: str | None = None  # SHA-256 of the DER of the CA the endpoint was last given
+    services: list[dict[str, Any]] | None = None  # simulated workload (set_service); None: label
+    protected: list[str] = field(default_factory=list)  # nodes protected from scale-down
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -543,7 +558,77 @@ class SimDriver(CatalogDriver):
             container.host,
         )
 
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """SIMULATED: the services' replicas placed first fit on the ready worker nodes."""
+        self._begin(spec, "workload")
+        state = self.read_state(spec.uuid)
+        if state is None:
+            return Workload()
+        services = state.services if state.services is not None else _services_label(spec.labels)
+        unhealthy = frozenset(_first_worker_nodes(spec, state, self._lenient_faults(spec).unhealthy_nodes))
+        slots: list[tuple[SimNode, autoscaling.Group, list[float]]] = []
+        for ng in spec.workers:
+            flavor = self.flavor_of(ng.flavor) if ng.flavor else None
+            labels = {**ng.node_labels, autoscaling.NODEGROUP_NODE_LABEL: ng.name}
+            group = autoscaling.Group(ng.name, ng.node_count, autoscaling.Bounds(0, 0), None, labels)
+            for node in state.nodes(ng.name):
+                if node.alive and node.name not in unhealthy and flavor is not None:
+                    slots.append((node, group, [flavor.vcpus, float(flavor.ram)]))
+        running: dict[str, int] = {node.name: 0 for node, _, _ in slots}
+        pending: list[PendingTask] = []
+        for service in services:
+            cpu, memory = float(service["cpu"]), float(service["memory_mib"])
+            constraints = tuple(service.get("constraints", ()))
+            since = datetime.fromtimestamp(float(service.get("since", 0)), UTC)
+            for _ in range(int(service["replicas"])):
+                allowed = [s for s in slots if all(autoscaling.satisfies(c, s[1]) for c in constraints)]
+                home = next((s for s in allowed if cpu <= s[2][0] + 1e-9 and memory <= s[2][1]), None)
+                if home is None:
+                    reason = "insufficient resources" if allowed else "scheduling constraints not satisfied"
+                    pending.append(
+                        PendingTask(service["name"], Resources(cpu, int(memory)), constraints, reason, since)
+                    )
+                    continue
+                home[2][0] -= cpu
+                home[2][1] -= memory
+                running[home[0].name] += 1
+        nodegroup_of = {node.name: group.name for node, group, _ in slots}
+        protected = set(state.protected)
+        return Workload(
+            pending=tuple(pending),
+            nodes=tuple(
+                NodeLoad(name, nodegroup_of[name], count, protected=name in protected)
+                for name, count in running.items()
+            ),
+        )
+
     # helpers for tests and benchmarks
+
+    def set_service(
+        self,
+        cluster_uuid: str,
+        name: str,
+        replicas: int,
+        cpu: float = 0.0,
+        memory_mib: int = 0,
+        constraints: tuple[str, ...] = (),
+    ) -> None:
+        """Run (or rescale, or with 0 replicas stop) a SIMULATED replicated service in the cluster."""
+        with self._transaction(cluster_uuid) as tx:
+            services = [s for s in (tx.state.services or []) if s["name"] != name]
+            if replicas > 0:
+                services.append(
+                    {"name": name, "replicas": replicas, "cpu": cpu, "memory_mib": memory_mib,
+                     "constraints": list(constraints), "since": time.time()}
+                )  # fmt: skip
+            tx.state.services = services
+
+    def protect_node(self, cluster_uuid: str, node_name: str, protected: bool = True) -> None:
+        """Give (or take) a simulated node the autoscaler's scale-down protection label."""
+        with self._transaction(cluster_uuid) as tx:
+            names = set(tx.state.protected)
+            (names.add if protected else names.discard)(node_name)
+            tx.state.protected = sorted(names)
 
     def kill_node(self, cluster_uuid: str, node_name: str) -> None:
         """Mark a simulated node dead (its machine 'failed'); the next ensure_nodegroup replaces it."""
@@ -653,6 +738,22 @@ class SimDriver(CatalogDriver):
     def _control_plane_up(spec: ClusterSpec, state: SimClusterState) -> bool:
         masters = spec.masters
         return not masters or any(node.alive for ng in masters for node in state.nodes(ng.name))
+
+
+def _services_label(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Label ``sim_services``: ``name:replicas:cpu:memory_mib`` items separated by ``;``."""
+    services = []
+    for item in str(labels.get("sim_services", "")).split(";"):
+        if not item.strip():
+            continue
+        try:
+            name, replicas, cpu, memory = (part.strip() for part in item.split(":"))
+            services.append({"name": name, "replicas": int(replicas), "cpu": float(cpu), "memory_mib": int(memory)})
+        except ValueError:
+            raise PermanentError(
+                f"label sim_services must be name:replicas:cpu:memory_mib items separated by ';', not {item!r}"
+            ) from None
+    return services
 
 
 def _process_stopping() -> bool:

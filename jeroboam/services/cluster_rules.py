@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jeroboam.db.models import Cluster, NodeGroup
+from jeroboam.domain import autoscaling
 from jeroboam.domain.identifiers import new_uuid
 from jeroboam.domain.specs import MASTER
 from jeroboam.domain.states import Status
@@ -19,6 +20,16 @@ DEFAULT_WORKER = "default-worker"
 # What a cluster PATCH may change (everything else is refused with 400).
 UPDATABLE = ("node_count", "health_status", "health_status_reason")
 HEALTH_FIELDS = ("health_status", "health_status_reason")
+
+
+class Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+class Changes(Protocol):
+    @property
+    def changes(self) -> Mapping[str, object]: ...
 
 
 class Owned(Protocol):
@@ -84,6 +95,14 @@ class Room:
             raise QuotaExceededError(quota_message(self.limit))
 
 
+def autoscaler_labels_only(cluster: Labelled, patch: Changes) -> bool:
+    """A label change that touches only the autoscaler's labels (a cluster PATCH may make it)."""
+    new_labels = patch.changes.get("labels")
+    old, new = dict(cluster.labels or {}), dict(new_labels) if isinstance(new_labels, Mapping) else {}
+    changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    return bool(changed) and changed <= set(autoscaling.LABELS)
+
+
 def default_nodegroup(nodegroups: Sequence[NodeGroup], role: str) -> NodeGroup | None:
     for ng in nodegroups:
         if ng.is_default and (ng.role == MASTER) == (role == MASTER):
@@ -104,7 +123,14 @@ def mark(nodegroup: NodeGroup, status: str | None) -> None:
 
 
 def default_nodegroup_of(
-    cluster: Cluster, name: str, role: str, count: int, flavor: str | None, minimum: int, image_id: str
+    cluster: Cluster,
+    name: str,
+    role: str,
+    count: int,
+    flavor: str | None,
+    minimum: int,
+    image_id: str,
+    maximum: int | None = None,
 ) -> NodeGroup:
     """One of a new cluster's two default nodegroups, with the cluster's volume size and labels and
     the image and flavor the service chose (the conductor takes them as written)."""
@@ -121,7 +147,7 @@ def default_nodegroup_of(
         node_count=count,
         role=role,
         min_node_count=minimum,
-        max_node_count=None,
+        max_node_count=maximum,
         is_default=True,
         status=Status.CREATE_IN_PROGRESS,
         node_labels={},

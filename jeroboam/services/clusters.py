@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from jeroboam.db.repositories import clusters as repo
 from jeroboam.db.repositories import nodegroups as nodegroups_repo
 from jeroboam.db.repositories.cluster_templates import TemplateRecord
 from jeroboam.db.session import Database
-from jeroboam.domain import states
+from jeroboam.domain import autoscaling, states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
 from jeroboam.domain.operations import NodeCountUpdate, Resize, Upgrade
 from jeroboam.domain.paging import PageRequest
@@ -44,6 +45,7 @@ from jeroboam.services.cluster_rules import (
     HEALTH_FIELDS,
     UPDATABLE,
     Room,
+    autoscaler_labels_only,
     check_master_size,
     check_not_deleting,
     cluster_labels,
@@ -157,7 +159,11 @@ class ClusterService:
             raise InvalidInputError("master_count must be 1 when master_lb_enabled is False")
         labels = cluster_labels(template.labels or {}, values.get("labels"), merge=bool(values.get("merge_labels")))
         min_node_count = label_count(labels, "min_node_count") or 0
+        max_node_count = label_count(labels, "max_node_count")
         node_count = int(values.get("node_count", 1))
+        autoscaled = autoscaling.enabled(labels, template.labels or {})
+        autoscaling.check_labels(labels)
+        autoscaling.check_bounds(DEFAULT_WORKER, node_count, label_count(labels, "min_node_count"), max_node_count)
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
 
         with self.db.transaction() as session:
@@ -192,15 +198,19 @@ class ClusterService:
                 master_addresses=[],
                 conditions=[],
             )
+            if autoscaled:  # the autoscaler looks at it once it is built (its pass reads only these)
+                cluster.autoscale_at = datetime.now(UTC)
             request = {**values, "cluster_template_id": template.uuid, "uuid": uuid}
             operation = accept(session, self.settings, context, cluster, Action.CREATE, request, new=True)
             repo.add(session, cluster)  # with the operation: two inserts in one flush
-            for name, role, count, flavor, minimum in (
-                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1),
-                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count),
+            for name, role, count, flavor, minimum, maximum in (
+                (DEFAULT_MASTER, MASTER, master_count, master_flavor_id, 1, None),
+                (DEFAULT_WORKER, WORKER, node_count, flavor_id, min_node_count, max_node_count),
             ):
                 # A new cluster's two default nodegroups cannot clash: both go in one flush.
-                session.add(default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id))
+                session.add(
+                    default_nodegroup_of(cluster, name, role, count, flavor, minimum, template.image_id, maximum)
+                )
             session.flush()
         self.announcer.accepted(cluster, Action.CREATE, operation)
         return cluster
@@ -233,7 +243,11 @@ class ClusterService:
             nodegroups = nodegroups_repo.for_cluster(session, cluster.uuid)
             labels = repo.template_labels(session, [cluster.cluster_template_id])
             patch = compute(ClusterView(cluster, nodegroups, labels.get(cluster.cluster_template_id, {})))
-            refused = [name for name in patch.changes if name not in UPDATABLE]
+            refused = [
+                name
+                for name in patch.changes
+                if name not in UPDATABLE and not (name == "labels" and autoscaler_labels_only(cluster, patch))
+            ]
             if refused:
                 raise InvalidInputError(f"cannot change cluster property(ies) {', '.join(refused)}.")
             if any(name in patch.changes for name in HEALTH_FIELDS):
@@ -242,6 +256,8 @@ class ClusterService:
                     cluster.health_status = patch.changes["health_status"]
                 if "health_status_reason" in patch.changes:
                     cluster.health_status_reason = dict(patch.changes["health_status_reason"] or {})
+            if "labels" in patch.changes:
+                self._set_autoscaler_labels(session, cluster, dict(patch.changes["labels"] or {}), labels)
             retry = "node_count" in patch.addressed and cluster.status in states.FAILED
             if "node_count" in patch.changes or retry:
                 worker = default_nodegroup(nodegroups, WORKER)
@@ -375,6 +391,25 @@ class ClusterService:
         return cluster
 
     # -- helpers ---------------------------------------------------------------------------
+    def _set_autoscaler_labels(
+        self, session: Session, cluster: Cluster, labels: dict[str, Any], template_labels: Mapping[str, Any]
+    ) -> None:
+        """Autoscaler labels change at once, without an operation: the switch starts or stops the
+        autoscaler's passes, and the bounds become the default worker's (checked against its size)."""
+        autoscaling.check_labels(labels)
+        worker = default_nodegroup(nodegroups_repo.for_cluster(session, cluster.uuid), WORKER)
+        if worker is not None:
+            minimum = label_count(labels, "min_node_count")
+            maximum = label_count(labels, "max_node_count")
+            autoscaling.check_bounds(worker.name, worker.node_count, minimum, maximum)
+            worker.min_node_count = minimum or 0
+            worker.max_node_count = maximum
+        cluster.labels = labels
+        if not autoscaling.enabled(labels, template_labels.get(cluster.cluster_template_id, {})):
+            cluster.autoscale_at = None
+        elif cluster.autoscale_at is None:
+            cluster.autoscale_at = datetime.now(UTC)
+
     def _template(
         self, context: RequestContext, ident: str, *, missing_is_invalid: bool, session: Session | None = None
     ) -> TemplateRecord:

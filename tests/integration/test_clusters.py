@@ -542,6 +542,28 @@ def test_patch_node_count_resizes_the_default_worker(alpha: Api, ready: str, ser
     }
 
 
+def test_patch_of_the_autoscaler_labels_switches_it_at_once(alpha: Api, ready: str, server: RunningServer) -> None:
+    on = [
+        {"op": "add", "path": "/labels/auto_scaling_enabled", "value": "true"},
+        {"op": "add", "path": "/labels/max_node_count", "value": "5"},
+    ]
+    assert alpha.patch(f"/v1/clusters/{ready}", json=on).status_code == 202
+    body = alpha.get(f"/v1/clusters/{ready}").json()
+    assert body["status"] == "CREATE_COMPLETE"  # no operation
+    assert body["labels"]["auto_scaling_enabled"] == "true"
+    assert nodegroups(server, ready)["default-worker"].max_node_count == 5
+    with server.services.db.transaction() as session:
+        assert session.scalar(select(Cluster.autoscale_at).where(Cluster.uuid == ready)) is not None
+    off = [{"op": "replace", "path": "/labels/auto_scaling_enabled", "value": "false"}]
+    assert alpha.patch(f"/v1/clusters/{ready}", json=off).status_code == 202
+    with server.services.db.transaction() as session:
+        assert session.scalar(select(Cluster.autoscale_at).where(Cluster.uuid == ready)) is None
+    bad = [{"op": "replace", "path": "/labels/max_node_count", "value": "1"}]
+    response = alpha.patch(f"/v1/clusters/{ready}", json=bad)
+    assert response.status_code == 400
+    assert "node_count (2) of default-worker should be at most max_node_count (1)" in detail(response)
+
+
 def test_patch_rollback_needs_1_3(alpha: Api, ready: str, server: RunningServer) -> None:
     patch = [{"op": "replace", "path": "/node_count", "value": 3}]
     old = alpha.as_(ALPHA_MEMBER, "1.2").patch(f"/v1/clusters/{ready}/?rollback=True", json=patch)

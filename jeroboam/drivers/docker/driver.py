@@ -28,6 +28,8 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from jeroboam.config import Settings
+from jeroboam.domain import autoscaling
+from jeroboam.domain.autoscaling import Workload
 from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
 from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import (
@@ -48,13 +50,14 @@ from jeroboam.drivers.docker.image import ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
+from jeroboam.drivers.docker.workload import workload_of
 from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 PARALLEL_NODES = 4
-NODEGROUP_LABEL = "jeroboam.nodegroup"
+NODEGROUP_LABEL = autoscaling.NODEGROUP_NODE_LABEL
 DELETE_PASSES = 5
 
 
@@ -219,6 +222,12 @@ class DockerDriver(CatalogDriver):
 
     def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
         return self.containers.observe(bay, containers)
+
+    def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
+        """The swarm's pending and running tasks, read from a manager (each call bounded by the
+        manager client's timeout)."""
+        home = self._home(spec)
+        return workload_of(self._swarm(home, spec))
 
     # -- managers ---------------------------------------------------------------------------------
     def _ensure_managers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
@@ -461,7 +470,9 @@ class DockerDriver(CatalogDriver):
         for node in self.nodes.list(home, spec.uuid):
             found = known.get(node.name)
             if node.nodegroup == group.name and found is not None:
-                swarm.configure(found, _availability(group), wanted)
+                # A user's scale-down protection is theirs to set on a node: kept.
+                kept = {k: v for k, v in found.labels.items() if k == autoscaling.PROTECT_LABEL}
+                swarm.configure(found, _availability(group), {**wanted, **kept})
 
     @staticmethod
     def _outdated(node: Node, spec: ClusterSpec, group: NodeGroupSpec) -> bool:

@@ -3,6 +3,9 @@
 # Prepares the mounts a nested Docker engine needs, then replaces itself with dockerd.
 #
 # Environment:
+#   NODE_MEMORY_MIB, NODE_CPUS
+#                 the node's flavor: dockerd (so swarm's scheduler) sees this much memory and this many
+#                 CPUs, not the host's, and places reserved tasks as the flavor allows
 #   DOCKERD_ARGS  extra dockerd arguments, split on whitespace (the container's command is passed on
 #                 too). Without --storage-driver/-s, dockerd uses overlay2 on /var/lib/docker, which
 #                 must be a volume or a tmpfs: overlay on the container's own overlay does not mount.
@@ -59,7 +62,27 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
     done
 fi
 
-# 4. The engine. Arguments given to the container (its command) go to dockerd as well.
+# 4. Advertise the flavor: dockerd reports MemTotal of /proc/meminfo and the CPUs it may run on.
+if [ -n "${NODE_MEMORY_MIB:-}" ]; then
+    awk -v kb="$((NODE_MEMORY_MIB * 1024))" \
+        '/^(MemTotal|MemFree|MemAvailable):/ { printf "%s %12d kB\n", $1, kb; next } { print }' \
+        /proc/meminfo >/run/meminfo
+    mount --bind /run/meminfo /proc/meminfo || say "could not advertise ${NODE_MEMORY_MIB} MiB of memory"
+fi
+# The CPUs are chosen by the hostname, so the nodes of an engine spread over its CPUs.
+pin=""
+total=$(nproc)
+if [ -n "${NODE_CPUS:-}" ] && [ "$NODE_CPUS" -lt "$total" ]; then
+    start=$(hostname | od -An -tu1 | awk -v total="$total" '{ for (i = 1; i <= NF; i++) s += $i } END { print s % total }')
+    cpus="" i=0
+    while [ "$i" -lt "$NODE_CPUS" ]; do
+        cpus="${cpus:+$cpus,}$(((start + i) % total))"
+        i=$((i + 1))
+    done
+    pin="taskset -c $cpus"
+fi
+
+# 5. The engine. Arguments given to the container (its command) go to dockerd as well.
 given=" $* ${DOCKERD_ARGS:-} "
 set -- -H unix:///var/run/docker.sock "$@"
 case "$given" in
@@ -71,6 +94,6 @@ if [ -f /certs/server-cert.pem ]; then
         --tlscacert=/certs/ca.pem --tlscert=/certs/server-cert.pem --tlskey=/certs/server-key.pem
     say "dockerd serves tcp://0.0.0.0:2376 with mutual TLS (certificates in /certs)"
 fi
-# DOCKERD_ARGS is split on whitespace on purpose.
+# DOCKERD_ARGS and pin are split on whitespace on purpose.
 # shellcheck disable=SC2086
-exec dockerd "$@" ${DOCKERD_ARGS:-}
+exec $pin dockerd "$@" ${DOCKERD_ARGS:-}

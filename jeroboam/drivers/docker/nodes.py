@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import math
 import tarfile
 import time
 from dataclasses import dataclass
@@ -107,6 +108,13 @@ def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
+def flavor_env(flavor: FlavorSettings | None) -> dict[str, str]:
+    """What the node entrypoint needs to advertise the flavor to swarm (whole CPUs, at least one)."""
+    if flavor is None:
+        return {}
+    return {"NODE_MEMORY_MIB": str(flavor.ram), "NODE_CPUS": str(max(1, math.ceil(flavor.vcpus)))}
+
+
 def run_in(container: Container, command: list[str]) -> tuple[int, str]:
     """Run a command inside a node; its exit code and output (stdout and stderr)."""
     result = container.exec_run(command)
@@ -189,7 +197,7 @@ class Nodes:
                 name=name,
                 hostname=node,
                 labels=tags,
-                environment=NODE_ENV,
+                environment={**NODE_ENV, **flavor_env(flavor)},
                 host_config=host_config,
                 networking_config=api.create_networking_config({str(home.network.name): endpoint}),  # type: ignore[arg-type]
                 ports=[TLS_PORT] if api_port else None,

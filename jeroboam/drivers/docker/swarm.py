@@ -61,6 +61,10 @@ class Swarm:
         except ENGINE_ERRORS as exc:
             raise RetryableError(f"the swarm manager API did not answer while {what}: {exc}", 2) from exc
 
+    def read(self, what: str, call: Any) -> Any:
+        """A read of the swarm's state; an unanswered call is a RetryableError saying ``what``."""
+        return self._call(what, call)
+
     def ping(self) -> tuple[bool, str]:
         try:
             self.client.ping()

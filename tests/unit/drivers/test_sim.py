@@ -528,3 +528,33 @@ def test_a_state_file_of_another_version_can_still_be_deleted(driver: SimDriver,
         driver.ensure_infrastructure(spec)
     driver.delete_cluster(spec)
     assert list(state_dir.iterdir()) == []
+
+
+# -- SIMULATED workload (the autoscaler's observation) --------------------------------------------
+
+
+def test_simulated_services_are_placed_first_fit_and_the_rest_pend(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "sim")
+    spec = cluster(workers=2)  # m1.small: 1 CPU, 1024 MiB each
+    reconcile(driver, spec)
+    driver.set_service(UUID, "web", replicas=5, cpu=0.5, memory_mib=400)
+    driver.set_service(UUID, "gpu", replicas=1, cpu=0.1, memory_mib=10, constraints=("node.labels.gpu==yes",))
+    workload = driver.observe_workload(spec, 5)
+    assert [(t.service, t.reason) for t in workload.pending] == [
+        ("web", "insufficient resources"),
+        ("gpu", "scheduling constraints not satisfied"),
+    ]
+    assert sorted(n.running_tasks for n in workload.nodes) == [2, 2]
+    driver.set_service(UUID, "web", replicas=0)
+    driver.protect_node(UUID, names(driver, "default-worker")[0])
+    idle = driver.observe_workload(spec, 5)
+    assert [(n.running_tasks, n.protected) for n in idle.nodes] == [(0, True), (0, False)]
+
+
+def test_the_sim_services_label_until_services_are_set(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path / "sim")
+    spec = cluster({"sim_services": "web:3:0.5:400"}, workers=1)
+    reconcile(driver, spec)
+    assert len(driver.observe_workload(spec, 5).pending) == 1
+    with pytest.raises(PermanentError, match="label sim_services must be name:replicas:cpu:memory_mib"):
+        driver.observe_workload(replace(spec, labels={"sim_services": "web:3"}), 5)
