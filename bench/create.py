@@ -3,19 +3,22 @@
     .venv/bin/python -m bench.create http://127.0.0.1:9511 --runs 5
     .venv/bin/python -m bench.create URL --token "$OS_TOKEN"          # keystone mode
 
-Prints one JSON line per figure. Against the server at URL (its docker provider on the local
-engine, or on ``--engine``), with a 1 manager + ``--workers`` cluster:
+Prints one JSON line per figure (``"figure"`` is its name). Against the server at URL (its docker
+provider on the local engine, or on ``--engine``), with a 1 manager + ``--workers`` cluster:
 
-* ``create``: POST /v1/clusters → CREATE_COMPLETE, per run and median/max of ``--runs``, and
-  ``raw_dind``: the same cluster built directly on the engine in the same run, with nothing but
-  the Docker API (network, node containers in parallel, swarm init, joins): the floor any driver
-  on this machine has. ``ratio`` is their medians' quotient.
-* ``add_worker`` / ``remove_worker``: resize +1 / -1 → UPDATE_COMPLETE.
-* ``autoheal``: ``docker kill`` of a worker's container (cluster label ``auto_healing_enabled``)
-  → the cluster HEALTHY again with a new worker (the server's
-  ``[conductor] health_polling_interval`` bounds how soon it notices; it is printed).
-* ``delete``: DELETE → 404.
+* ``create_run``: each of the ``--runs`` runs: POST /v1/clusters → CREATE_COMPLETE (``create_s``),
+  the same cluster built directly on the engine with nothing but the Docker API (network, node
+  containers in parallel, swarm init, joins: the floor any driver on this machine has;
+  ``raw_dind_s``), and the delete; then ``leftovers_after_delete``: Docker objects of the
+  cluster left after it (0 expected).
+* ``create``, ``raw_dind``, ``delete``: median and max over the runs (``median_s``, ``max_s``);
+  ``create_vs_raw``: the quotient of the create and raw medians (``ratio``).
+* ``add_worker`` / ``remove_worker``: resize +1 / -1 → UPDATE_COMPLETE (``seconds``).
 * ``idle_memory``: RSS per node (cgroup ``total_rss``) after ``--settle`` seconds idle.
+* ``autoheal``: ``docker kill`` of a worker's container (cluster label ``auto_healing_enabled``)
+  → noticed (``noticed_s``), then the cluster HEALTHY again with a new worker
+  (``healthy_again_s``); the server's ``[conductor] health_polling_interval`` bounds how soon it
+  notices.
 
 The server must have the docker provider's node image (it builds it on first use; run
 ``jeroboam-manage images build`` first so the first run is not an outlier).

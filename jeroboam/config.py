@@ -105,6 +105,12 @@ class QuotaSettings(BaseModel):
     max_clusters_per_project: int = Field(
         20, ge=0, description="Clusters a project may own when no quota row says otherwise."
     )
+    max_nodes_per_project: int = Field(
+        -1,
+        ge=-1,
+        description="Nodes (masters and workers of every nodegroup) a project may have; -1: no limit. "
+        "A create or resize beyond it is refused (403, as the cluster quota).",
+    )
 
 
 class ClusterTemplateSettings(BaseModel):
@@ -126,7 +132,14 @@ class ClusterTemplateSettings(BaseModel):
 
 class DriversSettings(BaseModel):
     default_driver: str | None = Field(
-        None, description="Driver of a template that names none, when it supports the template's coe."
+        None,
+        description="Driver of a template that names none, when it supports the template's coe (may be the "
+        "simulation, sim, which is otherwise used only when a template names it).",
+    )
+    fallback_driver: str | None = Field(
+        None,
+        description="Driver of a template that names none when no real driver builds its coe (tests and "
+        'benchmarks set "sim"). Unset, such a template is refused with a 400 that says how to ask for sim.',
     )
     disabled_drivers: list[str] = Field([], description="Installed drivers that may not be used.")
 
@@ -181,6 +194,18 @@ class DockerDriverSettings(BaseModel):
         "172.28.0.0/14", description="Addresses of cluster networks; each cluster takes one free subnet of it."
     )
     subnet_prefix: int = Field(24, ge=16, le=26, description="Prefix length of each cluster's subnet.")
+    max_parallel_node_creates: int = Field(
+        4, ge=1, description="Nodes the conductor creates at once on one engine, over every cluster."
+    )
+    cpu_allocation_ratio: float = Field(
+        16.0,
+        gt=0,
+        description="Flavor vCPUs an engine may host per CPU it has (idle nodes use little CPU); a create or "
+        "resize that does not fit with what is already placed is refused with a 400.",
+    )
+    ram_allocation_ratio: float = Field(
+        1.5, gt=0, description="Flavor memory an engine may host per byte it has (as cpu_allocation_ratio)."
+    )
     api_ports: tuple[int, int] = Field(
         (23760, 24759), description="Range of ports the managers' TLS Docker API is published on (inclusive)."
     )
@@ -267,6 +292,12 @@ class ConductorSettings(BaseModel):
     unknown_error_retries: int = Field(
         3, ge=0, description="Times an unexpected driver error is retried before the operation fails."
     )
+    unreachable_retry_window: float = Field(
+        300,
+        ge=0,
+        description="Seconds an operation keeps retrying while its infrastructure (a Docker engine) does not "
+        "answer at all; then it ends *_FAILED with the reason (a delete may then be forced: ?force=true).",
+    )
 
 
 class AutoscalerSettings(BaseModel):
@@ -288,9 +319,6 @@ class AutoscalerSettings(BaseModel):
     )
     observe_timeout: float = Field(
         10.0, gt=0, description="Seconds one cluster's workload observation may take before it is skipped."
-    )
-    max_nodes_per_project: int = Field(
-        0, ge=0, description="Nodes the autoscaler may grow a project's clusters to, in all (0: no limit)."
     )
 
 

@@ -138,5 +138,10 @@ class RetryableError(DriverError):
         self.delay = delay
 
 
+class UnreachableError(RetryableError):
+    """The infrastructure does not answer at all (an engine refuses connections, a host is gone):
+    retried like any retryable error, but only for ``[conductor] unreachable_retry_window``."""
+
+
 class PermanentError(DriverError):
     """Retrying will not help; the operation fails with this message."""

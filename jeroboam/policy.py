@@ -69,6 +69,11 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("cluster:detail_all_projects", ADMIN, "List clusters of every project with details."),
     ("cluster:update_all_projects", ADMIN, "Update a cluster of any project."),
     ("cluster:delete_all_projects", ADMIN, "Delete a cluster of any project."),
+    (
+        "cluster:delete_force",
+        MEMBER,
+        "Forget a cluster whose infrastructure cannot be deleted (DELETE ...?force=true, a Jeroboam extension).",
+    ),
     ("cluster:upgrade_all_projects", ADMIN, "Upgrade a cluster of any project."),
     ("clustertemplate:create", MEMBER, "Create a cluster template."),
     ("clustertemplate:update", MEMBER, "Update a cluster template."),

@@ -37,6 +37,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_settings(workdir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings of a test server. A template that names no driver and that no real driver builds
+    (kubernetes) gets the simulation, as the operator of a test bed configures it."""
+    overrides.setdefault("drivers", {"fallback_driver": "sim"})
     return load_settings(data_dir=workdir, database={"connection": database_url}, **overrides)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from jeroboam import errors
@@ -60,9 +61,16 @@ def response_for(error: errors.JeroboamError, *, accept_json: bool = True) -> tu
     return status, error_body(status, error.message)
 
 
-def _title(message: str) -> str:
-    """Magnum shows the message up to its first full stop as the title."""
-    return message.split(".", 1)[0] if message else message
+# A sentence end: a full stop followed by the end of the message, or by white space and a capital
+# (a full stop inside a name, a number, an address or a pattern is followed by neither).
+SENTENCE_END = re.compile(r"\.(?=\Z|\s+[A-Z(\"'])")
+
+
+def title_of(message: str) -> str:
+    """The message's first sentence, without its full stop: the CLI shows only this. Magnum cuts at
+    the first full stop wherever it is, which cut ``m1.huge`` to ``m1`` (docs/compatibility.md)."""
+    end = SENTENCE_END.search(message)
+    return message[: end.start()] if end else message
 
 
 def error_body(status: int, message: str, *, code: str | None = None) -> bytes:
@@ -75,7 +83,7 @@ def error_body(status: int, message: str, *, code: str | None = None) -> bytes:
                 "request_id": "",
                 "code": code,
                 "status": status,
-                "title": _title(message),
+                "title": title_of(message),
                 "detail": message,
                 "links": [],
             }

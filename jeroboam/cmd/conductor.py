@@ -9,7 +9,7 @@ import threading
 
 from jeroboam.cmd.arguments import add_config_argument
 from jeroboam.cmd.configuration import settings_from, setup_logging
-from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring
+from jeroboam.cmd.preflight import check_schema, check_secrets, secrets_keyring, warn_about_drivers
 from jeroboam.conductor.worker import Conductor, WakeSource
 from jeroboam.db.session import Database
 from jeroboam.drivers.registry import DriverRegistry
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         wakeups = InProcessWaker()  # nobody wakes it: it polls every conductor.poll_interval
     notifier = broker_notifier(settings, f"jeroboam-conductor.{settings.service.host}")
-    conductor = Conductor(
-        db, DriverRegistry.from_entry_points(settings), settings, notifier=notifier, wakeups=wakeups, keyring=keyring
-    )
+    drivers = DriverRegistry.from_entry_points(settings)
+    warn_about_drivers(drivers)
+    conductor = Conductor(db, drivers, settings, notifier=notifier, wakeups=wakeups, keyring=keyring)
     conductor.start()
     stop.wait()
     conductor.stop()

@@ -13,7 +13,7 @@ import uvicorn
 from jeroboam.api.app import create_app
 from jeroboam.cmd.arguments import add_config_argument, add_workers_argument, api_flags, check_workers_argument
 from jeroboam.cmd.configuration import settings_from, setup_logging
-from jeroboam.cmd.preflight import check_secrets, secrets_keyring
+from jeroboam.cmd.preflight import check_secrets, secrets_keyring, warn_about_drivers
 from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.conductor.worker import Conductor
 from jeroboam.config import Settings
@@ -86,6 +86,7 @@ def up(args: argparse.Namespace) -> int:
         print(f"{settings.api.workers} API worker processes; the conductor runs in this one.", flush=True)
     if mixing:
         print(mixing, flush=True)
+    warn_about_drivers(services.drivers)
     try:
         if settings.api.workers > 1:
             # SQLite in WAL mode serves every worker process.

@@ -14,7 +14,7 @@ from jeroboam.cmd.configuration import fail, settings_from
 from jeroboam.cmd.sample import config_sample
 from jeroboam.db import migrate
 from jeroboam.db.session import Database, make_engine
-from jeroboam.drivers.docker.image import ImageBuildError, node_image, workload_image
+from jeroboam.drivers.docker.image import ImageBuildError, node_image, prune_node_images, workload_image
 from jeroboam.pki.secrets import Keyring, SecretsError, generate_key, key_id, load_keyring, write_key_file
 from jeroboam.policy import sample as policy_sample
 from jeroboam.services.stored_secrets import check_stored_secrets, reencrypt_all
@@ -151,6 +151,19 @@ def images_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def images_prune(args: argparse.Namespace) -> int:
+    """Remove node images no node uses any more (the current one stays)."""
+    try:
+        client = docker.DockerClient(base_url=args.engine, version=DOCKER_API_VERSION, timeout=120)
+        client.api.trust_env = False
+        removed = prune_node_images(client)
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        print(f"error: the Docker engine at {args.engine} failed: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(removed) if removed else "no unused node image")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jeroboam-manage", description="Jeroboam administration")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -202,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--rebuild", action="store_true", help="build and import even when the images are current")
     build.add_argument("--engine", default=DEFAULT_ENGINE, help=f"Docker engine URL ({DEFAULT_ENGINE})")
     build.set_defaults(func=images_build)
+    prune = images.add_parser("prune", help="remove node images no node uses any more (the current one stays)")
+    prune.add_argument("--engine", default=DEFAULT_ENGINE, help=f"Docker engine URL ({DEFAULT_ENGINE})")
+    prune.set_defaults(func=images_prune)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

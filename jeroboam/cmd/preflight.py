@@ -10,6 +10,7 @@ from jeroboam.cmd.configuration import fail
 from jeroboam.config import Settings
 from jeroboam.db import migrate
 from jeroboam.db.session import Database
+from jeroboam.drivers.registry import DriverRegistry
 from jeroboam.pki.secrets import Keyring, SecretsError, load_keyring
 from jeroboam.services.stored_secrets import check_stored_secrets
 
@@ -47,3 +48,10 @@ def check_schema(db: Database) -> None:
             f"the database schema is at revision {current or 'none'} but this version needs {head}; "
             "run 'jeroboam-manage db upgrade' first"
         )
+
+
+def warn_about_drivers(drivers: DriverRegistry) -> None:
+    """Say at start what a driver already knows will fail (a configured engine that does not answer)."""
+    for name in drivers.names():
+        for warning in drivers.get(name).startup_warnings():
+            logging.getLogger("jeroboam").warning("%s", warning)

@@ -140,11 +140,11 @@ class Autoscaler:
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self, claims: Sequence[Claim]) -> tuple[list[Subject], list[Claim]]:
-        quota = self.settings.autoscaler.max_nodes_per_project
+        quota = self.settings.quotas.max_nodes_per_project  # -1: no limit
         subjects: list[Subject] = []
         disabled: list[Claim] = []
         with self.db.read() as session:
-            snap = repo.snapshot(session, claims, count_project_nodes=quota > 0)
+            snap = repo.snapshot(session, claims, count_project_nodes=quota >= 0)
             tls = self.pki.stored_materials(
                 session,
                 {
@@ -170,7 +170,7 @@ class Autoscaler:
                 idle_since={name: datetime.fromisoformat(at) for name, at in (state.get("idle_since") or {}).items()},
                 last_change=snap.last_change.get(cluster.uuid),
             )
-            room = quota - snap.project_nodes.get(cluster.project_id, 0) if quota > 0 else None
+            room = quota - snap.project_nodes.get(cluster.project_id, 0) if quota >= 0 else None
             timings = rules.timings_of(labels, self.defaults)
             stored = (cluster.health_status_reason or {}).get(rules.NOTE_KEY) or None
             subjects.append(Subject(claim, spec, template.driver or "", groups, history, timings, room, notes, stored))

@@ -49,13 +49,13 @@ class Outcomes:
             for operation in operations_repo.open_for_cluster(session, cluster.uuid):
                 operation.attempts += 1
                 operation.reason = f"retrying phase {retry.phase}: {retry.message}"
-            cluster.status_reason = f"Waiting to retry phase {retry.phase}: {retry.message}"
+            cluster.status_reason = simulated(work, f"Waiting to retry phase {retry.phase}: {retry.message}")
             cluster.next_check_at = now + timedelta(seconds=retry.delay)
             repo.release(cluster)
 
     def fail(self, work: Work, failure: PhaseFailedError) -> None:
         verb = {Status.CREATE_IN_PROGRESS: "Create", Status.DELETE_IN_PROGRESS: "Delete"}.get(work.status, "Update")
-        reason = f"{verb} failed in phase {failure.phase}: {failure.message}"
+        reason = simulated(work, f"{verb} failed in phase {failure.phase}: {failure.message}")
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             if self.outdated(cluster, work):
@@ -90,6 +90,7 @@ class Outcomes:
                 seen = observed.nodegroups.get(ng.uuid)
                 if seen is not None:
                     ng.node_addresses = seen.addresses
+                    ng.nodes = [{"name": n.name, "address": n.address or ""} for n in seen.nodes]
                     (masters if ng.role == MASTER else workers).extend(seen.addresses)
             cluster.master_addresses, cluster.node_addresses = masters, workers
             conditions = list(cluster.conditions or [])
@@ -109,17 +110,18 @@ class Outcomes:
                 return
             cluster.observed_generation = work.generation
             operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
-            self.finish(session, cluster, operations, nodegroups, work.status, True, None)
+            self.finish(session, cluster, operations, nodegroups, work.status, True, simulated(work, None))
         self.notify(work, "end", None)
 
-    def deleted(self, work: Work) -> None:
+    def deleted(self, work: Work, left: str | None = None) -> None:
+        """The cluster is gone; ``left`` (a forced delete's leftovers) stays on its operation rows."""
         now = self.clock()
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, work.claim)
             for operation in operations_repo.open_for_cluster(session, cluster.uuid):
-                operations_repo.close(operation, OperationState.SUCCEEDED, now)
+                operations_repo.close(operation, OperationState.SUCCEEDED, now, left)
             repo.delete_cluster_rows(session, cluster)
-        self.notify(work, "end", None)
+        self.notify(work, "end", left)
 
     def finish(
         self,
@@ -159,6 +161,14 @@ class Outcomes:
         elif work.status == Status.CREATE_IN_PROGRESS:
             kind = "create"
         self.notifier.emit(f"magnum.cluster.{kind}.{outcome}", payload(work.spec, reason))
+
+
+def simulated(work: Work, reason: str | None) -> str | None:
+    """``reason``, saying so when the cluster is a simulation (nothing real was built)."""
+    if not work.simulated:
+        return reason
+    note = f"Simulated by the {work.driver_name} driver: nothing real was built"
+    return f"{reason} ({note})." if reason else f"{note}."
 
 
 def payload(spec: ClusterSpec, reason: str | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from jeroboam.domain.specs import ClusterObservation, ClusterSpec, NodeGroupObse
 from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.errors import PermanentError, RetryableError
+from jeroboam.errors import PermanentError, RetryableError, UnreachableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +57,8 @@ class Work:
     actions: list[Action]
     deleting_nodegroups: list[str] = field(default_factory=list)
     autoheal: bool = False
+    force_delete: bool = False  # DELETE ...?force=true: forget the cluster if its driver cannot delete it
+    simulated: bool = False  # the driver builds nothing real: every status_reason says so
 
 
 @dataclass
@@ -102,6 +104,9 @@ class Phases:
         self.settings = settings
         self.pki = pki
         self.clock = clock
+        # Since when each cluster's infrastructure has not answered at all (this process's view: a
+        # conductor that takes the cluster over starts the window again).
+        self._unreachable_since: dict[str, datetime] = {}
 
     def run(self, work: Work, driver: ClusterDriver) -> Observed:
         spec = work.spec
@@ -133,8 +138,11 @@ class Phases:
             raise PhaseFailedError(phase, timeout_message(work, phase))
         self._record(work, phase)
         try:
-            return call()
+            result = call()
+        except UnreachableError as exc:
+            raise self._unreachable(work, phase, exc) from exc
         except RetryableError as exc:
+            self._unreachable_since.pop(work.spec.uuid, None)
             raise PhaseRetryError(phase, str(exc), exc.delay) from exc
         except PermanentError as exc:
             raise PhaseFailedError(phase, str(exc)) from exc
@@ -148,6 +156,29 @@ class Phases:
                     f"the {work.driver_name} driver failed unexpectedly ({type(exc).__name__}); see the conductor log",
                 ) from exc
             raise PhaseRetryError(phase, f"unexpected {type(exc).__name__}", UNKNOWN_ERROR_DELAY) from exc
+        self._unreachable_since.pop(work.spec.uuid, None)
+        return result
+
+    def _unreachable(self, work: Work, phase: str, exc: UnreachableError) -> PhaseRetryError | PhaseFailedError:
+        """Retry while the infrastructure has been silent for less than the window, then fail: an
+        engine that is not there must not hold an operation until its deadline."""
+        now = self.clock()
+        since = self._unreachable_since.setdefault(work.spec.uuid, now)
+        silent = (now - since).total_seconds()
+        window = self.settings.conductor.unreachable_retry_window
+        if silent < window:
+            return PhaseRetryError(phase, str(exc), min(exc.delay, max(window - silent, 0.1)))
+        self._unreachable_since.pop(work.spec.uuid, None)
+        then = (
+            f"delete it with force (DELETE /v1/clusters/{work.spec.uuid}?force=true) to forget it"
+            if work.status == Status.DELETE_IN_PROGRESS
+            else "retry once it answers, or delete the cluster"
+        )
+        return PhaseFailedError(
+            phase,
+            f"{str(exc).rstrip('.')}; no answer for {silent:.0f} s ([conductor] unreachable_retry_window = "
+            f"{window:g}): {then}",
+        )
 
     def _record(self, work: Work, phase: str) -> None:
         lease = timedelta(seconds=self.settings.conductor.lease_seconds)

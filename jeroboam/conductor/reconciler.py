@@ -40,6 +40,7 @@ from jeroboam.domain.health import auto_healing_enabled
 from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
+from jeroboam.errors import JeroboamError
 from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
 
@@ -87,6 +88,28 @@ class Reconciler:
                 self._undo_late_call(work)
         except SupersededError:
             log.info("cluster %s: a delete superseded the running operation", claim.cluster_id)
+
+    def cancel(self, cluster_id: str) -> None:
+        """A delete superseded the work running on ``cluster_id``: every driver stops what it can
+        (the docker driver's node creation) at once, not at the pass's next phase."""
+        for name in self.drivers.registry.names():
+            driver = self.drivers.registry.get(name)
+            if isinstance(driver, ClusterDriver):
+                driver.cancel(cluster_id)
+
+    def _forced_delete(self, work: Work, driver: ClusterDriver) -> str | None:
+        """A forced delete: try the driver once; when it cannot delete, forget the cluster anyway and
+        return what may be left behind, and where (None: the driver deleted everything)."""
+        try:
+            driver.delete_cluster(work.spec)
+            return None
+        except Exception as exc:  # whatever the driver says, the owner asked to forget the cluster
+            left = (
+                f"Forced delete: the {work.driver_name} driver could not delete ({exc}); "
+                f"left behind may be {driver.leftovers(work.spec)}."
+            )
+            log.warning("cluster %s: %s", work.spec.uuid, left)
+            return left
 
     def _undo_late_call(self, work: Work) -> None:
         """This pass's lease lapsed during a driver call (stuck past its deadline, or superseded by
@@ -136,7 +159,15 @@ class Reconciler:
                 actions=[Action(op.action) for op in operations],
                 deleting_nodegroups=[ng.name for ng in nodegroups if ng.status == Status.DELETE_IN_PROGRESS],
                 autoheal=auto_healing_enabled(cluster.labels),
+                force_delete=any(op.action == Action.DELETE and (op.request or {}).get("force") for op in operations),
+                simulated=self._simulated(template.driver or ""),
             )
+
+    def _simulated(self, name: str) -> bool:
+        try:
+            return self.drivers.registry.get(name).simulated
+        except JeroboamError:  # a driver no longer installed: its own failure says so
+            return False
 
     def _driver(self, work: Work) -> ClusterDriver:
         return self.drivers.get(work.driver_name)
@@ -148,8 +179,10 @@ class Reconciler:
                 raise PhaseFailedError(self.phases.current(work), timeout_message(work))
             driver = self._driver(work)
             if work.status == Status.DELETE_IN_PROGRESS:
-                self.phases.phase(work, "delete", lambda: driver.delete_cluster(work.spec))
-                self.outcomes.deleted(work)
+                left = self._forced_delete(work, driver) if work.force_delete else None
+                if left is None:
+                    self.phases.phase(work, "delete", lambda: driver.delete_cluster(work.spec))
+                self.outcomes.deleted(work, left)
                 return
             observed = self.phases.run(work, driver)
         except PhaseRetryError as retry:

@@ -277,10 +277,15 @@ class Conductor:
             return
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.conductor.lease_seconds)
+        superseded = []
         with self.db.transaction() as session:
             for claim in running:
                 deadline = repo.deadline_of(session, claim.cluster_id)
                 # Past its deadline a stuck call loses its lease, so the operation can be failed;
                 # so does work a delete superseded, so the delete need not wait for a stuck call.
-                if (deadline is None or now < deadline) and not repo.superseded_by_delete(session, claim):
+                if repo.superseded_by_delete(session, claim):
+                    superseded.append(claim.cluster_id)
+                elif deadline is None or now < deadline:
                     repo.renew(session, claim, lease_until)
+        for cluster_id in superseded:  # a large create stops making nodes now, not at its next phase
+            self.reconciler.cancel(cluster_id)

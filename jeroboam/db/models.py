@@ -197,6 +197,9 @@ class NodeGroup(TimestampMixin, Base):
     flavor_id: Mapped[str | None] = mapped_column(String(255))
     image_id: Mapped[str | None] = mapped_column(String(255))
     node_addresses: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    # The nodes last observed (``{"name", "address"}`` each): what a resize's nodes_to_remove
+    # may name. Not on the wire; Magnum has no such field.
+    nodes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, nullable=False)
     node_count: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     role: Mapped[str] = mapped_column(String(255), nullable=False)
     max_node_count: Mapped[int | None] = mapped_column(Integer)

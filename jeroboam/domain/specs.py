@@ -89,6 +89,16 @@ class NodeGroupSpec:
 
 
 @dataclass(frozen=True)
+class NodeDemand:
+    """Nodes a create or a resize asks for, for a driver to check against its capacity."""
+
+    project_id: str
+    cluster_uuid: str | None  # None: a cluster not placed yet
+    added: tuple[tuple[str | None, int], ...]  # (flavor, nodes) more than the cluster has now
+    workers: int  # worker nodes of the cluster once done (they share its subnet)
+
+
+@dataclass(frozen=True)
 class TlsMaterial:
     """The cluster endpoint's TLS: its CA, the server certificate the endpoint presents, and the
     client certificate the conductor authenticates with. PEM; the private keys are decrypted, so

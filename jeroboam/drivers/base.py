@@ -33,6 +33,7 @@ from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
     ImageInfo,
+    NodeDemand,
     NodeGroupObservation,
     NodeGroupSpec,
     Provides,
@@ -46,6 +47,9 @@ class Driver(Protocol):
     name: str
     provides: Sequence[Provides]
     volume_drivers: Sequence[str]
+    # A simulation builds nothing real: chosen only when a template names it or the operator
+    # configured it (``drivers/registry.py``), and its clusters' status_reason says so.
+    simulated: bool
 
     def check_template(self, resources: TemplateResources) -> ImageInfo:
         """Raise InvalidInputError naming what does not exist; return the image's facts."""
@@ -60,6 +64,16 @@ class Driver(Protocol):
         """May the control plane go from ``current`` to ``desired`` masters? Return if so; else
         raise InvalidInputError saying why (a driver that cannot resize masters says so here).
         The service has already checked the base rule (an odd number, at least one)."""
+        ...
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """May the nodes ``demand`` adds be built? Return if so; else raise InvalidInputError naming
+        the limit (a driver with no limit returns)."""
+        ...
+
+    def startup_warnings(self) -> Sequence[str]:
+        """What a process should tell its operator at start (a configured engine that does not
+        answer); none is an answer."""
         ...
 
 
@@ -110,6 +124,15 @@ class ClusterDriver(Driver, Protocol):
         raise RetryableError; raise WorkloadNotObservableError when the driver cannot tell."""
         ...
 
+    def leftovers(self, spec: ClusterSpec) -> str:
+        """What a forced delete that the driver could not carry out may leave behind, and where."""
+        ...
+
+    def cancel(self, cluster_uuid: str) -> None:
+        """A delete superseded the work in flight on the cluster: stop making things for it now
+        (the next ``delete_cluster`` of the cluster ends the mark); nothing to stop is an answer."""
+        ...
+
 
 class WorkloadNotObservableError(Exception):
     """The driver cannot observe its clusters' workload, so it cannot be autoscaled."""
@@ -126,6 +149,7 @@ class CatalogDriver:
     name = "catalog"
     provides: Sequence[Provides] = ()
     volume_drivers: Sequence[str] = ()
+    simulated = False
 
     def __init__(
         self,
@@ -157,20 +181,20 @@ class CatalogDriver:
         image = self.find_resource("image", resources.image_id)
         if image is None:
             raise InvalidInputError(
-                f"Image {resources.image_id} could not be found. "
-                f"Images of the {self.name} driver: {', '.join(sorted(self.images))}."
+                f"Image {resources.image_id} could not be found; "
+                f"images of the {self.name} driver: {', '.join(sorted(self.images))}."
             )
         for flavor in (resources.flavor_id, resources.master_flavor_id):
             if flavor is not None and self.find_resource("flavor", flavor) is None:
                 raise InvalidInputError(
-                    f"Unable to find flavor {flavor}. "
-                    f"Flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
+                    f"Unable to find flavor {flavor}; "
+                    f"flavors of the {self.name} driver: {', '.join(sorted(self.flavors))}."
                 )
         network = resources.external_network_id
         if network is not None and self.find_resource("network", network) is None:
             raise InvalidInputError(
-                f"External network {network} could not be found. "
-                f"External networks of the {self.name} driver: {', '.join(self.external_networks)}."
+                f"External network {network} could not be found; "
+                f"external networks of the {self.name} driver: {', '.join(self.external_networks)}."
             )
         if resources.volume_driver is not None and resources.volume_driver not in self.volume_drivers:
             raise InvalidInputError(
@@ -178,6 +202,12 @@ class CatalogDriver:
                 f"{'/'.join(self.volume_drivers)}/unspecified volume driver."
             )
         return ImageInfo(name=image, os_distro=self.images[image])
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """No limit of its own: a catalog only names what exists."""
+
+    def startup_warnings(self) -> Sequence[str]:
+        return ()
 
 
 # -- containers (the bay-era /v1/containers) -------------------------------------------------------

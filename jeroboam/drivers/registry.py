@@ -16,9 +16,12 @@ __all__ = ["GROUP", "ContainerDriver", "DriverRegistry"]
 
 
 class DriverRegistry:
-    def __init__(self, drivers: dict[str, Driver], default_driver: str | None = None) -> None:
+    def __init__(
+        self, drivers: dict[str, Driver], default_driver: str | None = None, fallback_driver: str | None = None
+    ) -> None:
         self._drivers = drivers
         self._default = default_driver
+        self._fallback = fallback_driver
 
     @classmethod
     def from_entry_points(cls, settings: Settings) -> DriverRegistry:
@@ -30,7 +33,7 @@ class DriverRegistry:
                 drivers[entry.name] = entry.load()(settings)
             except Exception:  # a broken plugin must not take the service down
                 log.exception("driver %s could not be loaded; it is not offered", entry.name)
-        return cls(drivers, settings.drivers.default_driver)
+        return cls(drivers, settings.drivers.default_driver, settings.drivers.fallback_driver)
 
     def names(self) -> list[str]:
         return sorted(self._drivers)
@@ -61,7 +64,9 @@ class DriverRegistry:
 
     def select(self, coe: str, server_type: str, explicit: str | None) -> Driver:
         """The driver for a template: the one it names, else the configured default, else the
-        first installed driver (by name) that builds its coe on its server type."""
+        first installed driver (by name) that really builds its coe on its server type, else the
+        configured fallback. A simulation is never chosen unless named or configured: a user who
+        asked for a cluster must not get a simulated one without knowing it."""
         if explicit:
             driver = self.get(explicit)
             if not any(p.coe == coe and p.server_type == server_type for p in driver.provides):
@@ -76,5 +81,14 @@ class DriverRegistry:
             raise InvalidInputError(f"Cluster type ({server_type}, {coe}) not supported.")
         if self._default in candidates:
             return self._drivers[self._default]
-        # The real provider before the simulation: docker sorts before sim.
-        return self._drivers[candidates[0]]
+        real = [name for name in candidates if not self._drivers[name].simulated]
+        if real:
+            return self._drivers[real[0]]
+        if self._fallback in candidates:
+            return self._drivers[self._fallback]
+        simulated = " or ".join(f"--driver {name}" for name in candidates)
+        raise InvalidInputError(
+            f"No driver here builds real {coe} clusters on server type {server_type}, and simulated ones are "
+            f"made only on request: create the template with {simulated} for a simulation, in which nothing "
+            "real is built, or use a coe a real driver builds."
+        )

@@ -399,6 +399,9 @@ class SimDriver(CatalogDriver):
     """SIMULATED clusters: lifecycle calls update a state file; nothing real is built or contacted."""
 
     name = "sim"
+    # Chosen only when a template names it or the operator configured it (drivers/registry.py); the
+    # conductor says so in every status_reason of its clusters.
+    simulated = True
     provides = (
         Provides("vm", "kubernetes"),
         Provides("bm", "kubernetes"),
@@ -483,6 +486,12 @@ class SimDriver(CatalogDriver):
                 del tx.state.groups[name]
                 tx.step()
             tx.remove()
+
+    def leftovers(self, spec: ClusterSpec) -> str:
+        return f"the simulated state file of cluster {spec.uuid} in {self.state_dir}"
+
+    def cancel(self, cluster_uuid: str) -> None:
+        """Nothing to stop: a simulated call in flight ends by itself."""
 
     def observe(self, spec: ClusterSpec) -> ClusterObservation:
         faults = self._lenient_faults(spec)

@@ -25,7 +25,7 @@ from jeroboam.domain import autoscaling, states
 from jeroboam.domain.identifiers import canonical_uuid, new_uuid
 from jeroboam.domain.operations import NodeCountUpdate, Resize, Upgrade
 from jeroboam.domain.paging import PageRequest
-from jeroboam.domain.specs import MASTER, WORKER, TemplateResources, canonical_coe
+from jeroboam.domain.specs import MASTER, WORKER, NodeDemand, TemplateResources, canonical_coe
 from jeroboam.domain.states import Action, Status
 from jeroboam.domain.templates import check_docker_volume, generate_name
 from jeroboam.drivers.registry import DriverRegistry
@@ -38,6 +38,7 @@ from jeroboam.errors import (
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
+from jeroboam.services import capacity, node_removal
 from jeroboam.services.announcer import Announcer
 from jeroboam.services.cluster_rules import (
     DEFAULT_MASTER,
@@ -57,7 +58,7 @@ from jeroboam.services.cluster_rules import (
 )
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.cluster_views import ClusterPatch, ClusterView, read_views
-from jeroboam.services.operations import accept
+from jeroboam.services.operations import accept, force_running_delete
 from jeroboam.services.quotas import QuotaService
 from jeroboam.services.resource_lookup import NullLookup
 from jeroboam.services.template_resources import TemplateResourceChecker
@@ -165,6 +166,8 @@ class ClusterService:
         autoscaling.check_labels(labels)
         autoscaling.check_bounds(DEFAULT_WORKER, node_count, label_count(labels, "min_node_count"), max_node_count)
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
+        demand = ((master_flavor_id, master_count), (flavor_id, node_count))
+        capacity.check_driver_capacity(driver, NodeDemand(project_id, None, demand, node_count))
 
         with self.db.transaction() as session:
             # First, before any read (MySQL's snapshot starts at the first read): concurrent
@@ -173,6 +176,7 @@ class ClusterService:
             if not repo.template_exists(session, template.uuid):  # deleted since it was looked up
                 raise NotFoundError(f"ClusterTemplate {values['cluster_template_id']} could not be found.")
             self._room(session, project_id).check()
+            capacity.check_node_quota(session, self.settings, project_id, master_count + node_count)
             # A uuid we made cannot be taken (and the insert's unique index would say so).
             if values.get("uuid") and repo.exists(session, uuid):
                 raise ConflictError(f"A cluster with UUID {uuid} already exists.")
@@ -265,6 +269,7 @@ class ClusterService:
                     raise InvalidInputError(f"Cluster {cluster.uuid} has no default worker nodegroup to resize.")
                 desired = patch.changes.get("node_count", worker.node_count)
                 desired = 1 if desired is None else int(desired)
+                self._check_growth(session, cluster, worker, desired)
                 request = NodeCountUpdate(desired, worker.node_count, worker.uuid, rollback=rollback)
                 operation = accept(
                     session, self.settings, context, cluster, Action.UPDATE, request, nodegroup_id=worker.uuid
@@ -277,8 +282,10 @@ class ClusterService:
         return cluster
 
     # -- delete ----------------------------------------------------------------------------
-    def delete(self, context: RequestContext, ident: str) -> Cluster:
-        """From any state. A cluster already being deleted is left as it is (same answer)."""
+    def delete(self, context: RequestContext, ident: str, *, force: bool = False) -> Cluster:
+        """From any state. A cluster already being deleted is left as it is (same answer), unless
+        ``force`` asks to forget it even if its driver cannot delete it (operations record what
+        may be left behind)."""
         operation = None
         with self.db.transaction() as session:
             cluster = repo.get_visible(
@@ -289,8 +296,13 @@ class ClusterService:
                 for_update=True,
             )
             self.policy.authorize("cluster:delete", context, target(cluster))
-            if cluster.status != Status.DELETE_IN_PROGRESS:
-                operation = accept(session, self.settings, context, cluster, Action.DELETE, {"uuid": cluster.uuid})
+            if force:
+                self.policy.authorize("cluster:delete_force", context, target(cluster))
+            if cluster.status == Status.DELETE_IN_PROGRESS and force:
+                force_running_delete(session, cluster)
+            elif cluster.status != Status.DELETE_IN_PROGRESS:
+                request = {"uuid": cluster.uuid, **({"force": True} if force else {})}
+                operation = accept(session, self.settings, context, cluster, Action.DELETE, request)
                 for nodegroup in nodegroups_repo.for_cluster(session, cluster.uuid):
                     mark(nodegroup, Status.DELETE_IN_PROGRESS)
                 session.flush()
@@ -321,7 +333,9 @@ class ClusterService:
                     f"Resizing {nodegroup.name} outside the allowed range: "
                     f"min_node_count = {nodegroup.min_node_count}, max_node_count = {nodegroup.max_node_count}"
                 )
-            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(nodes_to_remove))
+            self._check_growth(session, cluster, nodegroup, node_count)
+            removal = node_removal.resolve(nodegroup.name, nodegroup.nodes or [], nodes_to_remove)
+            request = Resize(node_count, nodegroup.node_count, nodegroup.uuid, tuple(removal))
             operation = accept(
                 session, self.settings, context, cluster, Action.RESIZE, request, nodegroup_id=nodegroup.uuid
             )
@@ -432,6 +446,11 @@ class ClusterService:
         if found is None:
             raise nodegroups_repo.not_found(DEFAULT_WORKER)
         return found
+
+    def _check_growth(self, session: Session, cluster: Cluster, nodegroup: NodeGroup, node_count: int) -> None:
+        template = repo.template(session, cluster.cluster_template_id)
+        driver = self.drivers.serving(template.driver, template.coe, template.server_type) if template else None
+        capacity.check_growth(session, self.settings, driver, cluster, nodegroup, node_count, template)
 
     def _check_master_resize(self, session: Session, cluster: Cluster, current: int, node_count: int) -> None:
         """The create rules (an odd number; more than one needs ``master_lb_enabled``), then the

@@ -73,3 +73,11 @@ def accept(
         created_at=now,
     )
     return repo.add(session, operation)
+
+
+def force_running_delete(session: Session, cluster: Cluster) -> None:
+    """Turn the delete in progress into a forced one (``DELETE ...?force=true``), due at once."""
+    for operation in repo.open_for_cluster(session, cluster.uuid):
+        if operation.action == Action.DELETE:
+            operation.request = {**(operation.request or {}), "force": True}
+    cluster.next_check_at = datetime.now(UTC)

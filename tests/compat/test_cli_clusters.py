@@ -251,6 +251,7 @@ def test_cluster_show_until_complete_and_healthy(
     assert body["flavor_id"] == "m1.small"
     assert body["master_flavor_id"] == "m1.small"
     assert body["faults"] in (None, {}, "")  # only a failed cluster has faults
+    assert body["status_reason"] == "Simulated by the sim driver: nothing real was built."
     healthy = wait_healthy(run_cli, name)
     reason = healthy["health_status_reason"]
     assert reason["api"] == "ok"
@@ -311,6 +312,19 @@ def test_cluster_resize_with_nodes_to_remove(run_cli: Cli, cluster: dict[str, An
     assert len(body["node_addresses"]) == 2
     healthy = wait_healthy(run_cli, name, lambda r: len(worker_nodes(r)) == 2)
     assert worker_nodes(healthy["health_status_reason"]) == newer
+
+
+def test_cluster_resize_naming_an_unknown_node_removes_nothing(
+    run_cli: Cli, cluster: dict[str, Any], expected_failures: list[str]
+) -> None:
+    name = cluster["name"]
+    nodes = worker_nodes(wait_healthy(run_cli, name, lambda r: len(worker_nodes(r)) == 2)["health_status_reason"])
+    typo = nodes[0][:-1] + "O"  # a letter O for a zero: once a 202 that removed the newest node
+    result = expect_failure(run_cli, expected_failures, "cluster", "resize", name, "1", "--nodes-to-remove", typo)
+    assert f"Node {typo} not in nodegroup default-worker (its nodes: {nodes[0]} (" in result.stderr
+    assert "nothing was removed (HTTP 400)" in result.stderr
+    body = show(run_cli, name)
+    assert (body["node_count"], body["status"]) == (2, "UPDATE_COMPLETE")
 
 
 def test_cluster_upgrade(run_cli: Cli, cluster: dict[str, Any], templates: dict[str, Any]) -> None:

@@ -111,6 +111,17 @@ def test_template_create_kubernetes_on_sim(run_cli: Cli) -> None:
     assert template["network_driver"] == "flannel"
 
 
+def test_template_create_kubernetes_without_a_driver_is_refused(run_cli: Cli) -> None:
+    name = unique("k8s")
+    args = ("--coe", "kubernetes", "--image", "fedora-coreos", "--external-network", "public", "--flavor", "m1.small")
+    # It once became a simulated template without a word, and its clusters CREATE_COMPLETE and HEALTHY.
+    refused = failed(run_cli("cluster", "template", "create", *args, name))
+    assert "No driver here builds real kubernetes clusters on server type vm" in refused.stderr
+    assert "create the template with --driver sim for a simulation" in refused.stderr
+    assert "(HTTP 400)" in refused.stderr
+    assert name not in run_cli("cluster", "template", "list").stdout
+
+
 def test_template_list(run_cli: Cli) -> None:
     first, second = unique("list"), unique("list")
     created = {create_template(run_cli, first, "--tags", "blue")["uuid"], create_template(run_cli, second)["uuid"]}
@@ -197,6 +208,21 @@ def test_create_with_unknown_image_fails_with_our_message(run_cli: Cli) -> None:
     assert "Image no-such-image could not be found" in result.stderr
     assert "HTTP 400" in result.stderr
     assert name not in run_cli("cluster", "template", "list").stdout
+
+
+def test_unknown_flavor_and_image_are_named_whole_with_the_valid_choices(run_cli: Cli) -> None:
+    flavor = failed(run_cli("cluster", "template", "create", *SWARM[:6], "--flavor", "m1.huge", unique("f")))
+    # The CLI prints the error's title: it once read "Unable to find flavor m1 (HTTP 400)".
+    assert (
+        "Unable to find flavor m1.huge; flavors of the docker driver: m1.medium, m1.small, m1.tiny (HTTP 400)"
+        in flavor.stderr
+    )
+    image = failed(
+        run_cli("cluster", "template", "create", *SWARM[:2], "--image", "ubuntu-22.04", *SWARM[4:6], unique("i"))
+    )
+    assert (
+        "Image ubuntu-22.04 could not be found; images of the docker driver: jeroboam-node (HTTP 400)" in image.stderr
+    )
 
 
 def test_create_with_unknown_coe_fails(run_cli: Cli) -> None:

@@ -3,6 +3,7 @@ projects, deletion after a conductor killed mid-create, and template checks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 
 from jeroboam.config import DockerDriverSettings, Settings
@@ -152,6 +154,12 @@ def test_a_cluster_is_built_observed_repaired_and_deleted_to_nothing(
         assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
         assert container.attrs["HostConfig"]["Memory"] == 512 * 2**20
 
+        # The host's node image changes (a package update; here another tag stands in for the rebuilt
+        # image): a replaced node still takes the image the cluster was built with.
+        built_with = container.attrs["Config"]["Image"]
+        docker_client.images.get(built_with).tag("jeroboam/node", f"rebuilt-{spec.uuid[:8]}")
+        driver._images[home.engine.name] = f"jeroboam/node:rebuilt-{spec.uuid[:8]}"
+
         # a worker whose engine stops answering (paused) is reported, then replaced
         [hung] = docker_client.containers.list(filters={"label": f"org.jeroboam.node={workers.nodes[0].name}"})
         hung.pause()
@@ -161,12 +169,17 @@ def test_a_cluster_is_built_observed_repaired_and_deleted_to_nothing(
         assert [n.name for n in healed.nodes] != [workers.nodes[0].name]
         assert all(n.ready for n in healed.nodes)
         assert workers.nodes[0].name not in driver._swarm(home, spec).nodes()
+        for node in healed.nodes:
+            [new] = docker_client.containers.list(filters={"label": f"org.jeroboam.node={node.name}"})
+            assert new.attrs["Config"]["Image"] == built_with
 
         # a nodegroup that is deleted leaves nothing
         driver.delete_nodegroup(spec, "labelled")
         assert not docker_client.containers.list(all=True, filters={"label": f"org.jeroboam.node={member.hostname}"})
     finally:
         driver.delete_cluster(spec)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_client.images.remove(f"jeroboam/node:rebuilt-{spec.uuid[:8]}")  # the tag only
     assert leftovers(docker_client, spec.uuid) == 0
 
 
@@ -308,4 +321,23 @@ def test_the_control_plane_resizes_one_manager_at_a_time_keeping_raft_quorum(
     finally:
         print("\n".join(["control-plane resize transcript:", *transcript]))
         driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0
+
+
+def test_a_delete_stops_node_creation_at_once(tmp_path: Path, docker_client: docker.DockerClient) -> None:
+    # Another project's clusters on the shared engine must not keep this one from being placed.
+    driver = DockerDriver(Settings(data_dir=tmp_path, docker={"allow_project_mixing": True}))
+    spec = spec_of("project-cancel", workers=6)
+    try:
+        driver.ensure_infrastructure(spec)
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        image = driver._node_image(home.engine)
+        driver.cancel(spec.uuid)  # what the conductor does when a delete supersedes the create
+        with pytest.raises(RetryableError, match="a delete stopped the creation of nodes"):
+            driver._provision(home, spec, spec.workers[0], image, range(6))
+        assert docker_client.containers.list(all=True, filters={"label": f"{LABEL}={spec.uuid}"}) == []
+    finally:
+        driver.delete_cluster(spec)
+    assert spec.uuid not in driver._cancelled  # the delete ends the mark
     assert leftovers(docker_client, spec.uuid) == 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import tarfile
 import time
 import uuid
@@ -311,3 +313,48 @@ def test_manage_images_build_without_an_engine_says_how_to_get_one(
     assert f"No Docker engine answers at {engine}." in err
     assert "scripts/ensure-docker" in err
     assert "Traceback" not in err
+
+
+def _tiny_image(client: docker.DockerClient, repository: str, tag: str) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = tag.encode()
+        info = tarfile.TarInfo("tag")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    client.api.import_image_from_data(buffer.getvalue(), repository=repository, tag=tag)
+    return f"{repository}:{tag}"
+
+
+def test_prune_removes_node_images_no_node_uses(docker_client: docker.DockerClient) -> None:
+    # A repository of this test's own stands in for jeroboam/node: other users' images are not touched.
+    repository = f"jeroboam-prune-test-{uuid.uuid4().hex[:8]}/node"
+    used, unused = _tiny_image(docker_client, repository, "used"), _tiny_image(docker_client, repository, "unused")
+    container = docker_client.containers.create(used, command=["/tag"])
+    try:
+        assert image.prune_node_images(docker_client, repository) == [unused]
+        assert [t for i in docker_client.images.list(name=repository) for t in i.tags] == [used]
+        assert image.prune_node_images(docker_client, repository) == []
+    finally:
+        container.remove(force=True)
+        for leftover in docker_client.images.list(name=repository):
+            docker_client.images.remove(leftover.id, force=True)
+
+
+def test_the_node_image_identity_follows_package_versions_not_file_times(tmp_path: Path) -> None:
+    dockerd = image._which("dockerd")
+    assert dockerd is not None
+    version = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "docker.io"], capture_output=True, text=True, check=True
+    ).stdout
+    assert image._packages_of([str(dockerd)]) == {str(dockerd): f"docker.io={version}"}
+    # A file's new modification time (a package reinstalled, a backup restored) is not a new image...
+    copy = tmp_path / "dockerd"
+    copy.write_bytes(b"stand-in")
+    entry = image._Entry("usr/sbin/dockerd", source=copy)
+    packaged = {str(copy): "docker.io=1.0"}
+    before = entry.identity(packaged)
+    os.utime(copy, ns=(1, 1))
+    assert entry.identity(packaged) == before
+    # ...a new package version is.
+    assert entry.identity({str(copy): "docker.io=1.1"}) != before

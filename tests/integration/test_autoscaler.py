@@ -110,7 +110,7 @@ def scaled(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             conductor={"lease_seconds": 30, "health_polling_interval": 3600, "workers": 2},
             autoscaler={
                 "interval": INTERVAL, "scale_down_unneeded_time": UNNEEDED, "scale_down_delay_after_add": 0,
-                "pending_grace": 0, "max_nodes_per_project": 0,
+                "pending_grace": 0,
             },
             sim={"state_dir": workdir / "sim", "latency_seconds": 0.0},
             x509={"key_algorithm": "ec"},
@@ -219,7 +219,8 @@ def test_growth_never_passes_the_projects_node_quota(backend: str, tmp_path_fact
         settings = make_settings(
             workdir, url,
             conductor={"lease_seconds": 30, "health_polling_interval": 3600, "workers": 2},
-            autoscaler={"interval": INTERVAL, "pending_grace": 0, "max_nodes_per_project": 3},
+            autoscaler={"interval": INTERVAL, "pending_grace": 0},
+            quotas={"max_nodes_per_project": 3},
             sim={"state_dir": workdir / "sim", "latency_seconds": 0.0},
             x509={"key_algorithm": "ec"},
         )  # fmt: skip

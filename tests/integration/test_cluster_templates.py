@@ -14,6 +14,7 @@ import pytest
 
 from jeroboam.db.models import Cluster
 from tests.conftest import Api, RunningServer
+from tests.support.errors import first_sentence
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 from tests.support.wire_samples import sample
 
@@ -36,7 +37,7 @@ def error(status: int, detail: str) -> dict[str, Any]:
                 "request_id": "",
                 "code": "client",
                 "status": status,
-                "title": detail.split(".", 1)[0],
+                "title": first_sentence(detail),
                 "detail": detail,
                 "links": [],
             }
@@ -57,7 +58,7 @@ def assert_error_starts(response: httpx.Response, status: int, prefix: str) -> s
     assert item["code"] == "client"
     assert item["status"] == status
     assert item["detail"].startswith(prefix), item["detail"]
-    assert item["title"] == item["detail"].split(".", 1)[0]
+    assert item["title"] == first_sentence(item["detail"])
     detail: str = item["detail"]
     return detail
 
@@ -410,19 +411,19 @@ def test_bad_volume_driver(alpha: Api) -> None:
     [
         (
             {"image_id": "ubuntu"},
-            "Image ubuntu could not be found. Images of the sim driver: fedora-coreos, jeroboam-node.",
+            "Image ubuntu could not be found; images of the sim driver: fedora-coreos, jeroboam-node.",
         ),
         (
             {"flavor_id": "m1.huge"},
-            "Unable to find flavor m1.huge. Flavors of the sim driver: m1.medium, m1.small, m1.tiny.",
+            "Unable to find flavor m1.huge; flavors of the sim driver: m1.medium, m1.small, m1.tiny.",
         ),
         (
             {"master_flavor_id": "m1.huge"},
-            "Unable to find flavor m1.huge. Flavors of the sim driver: m1.medium, m1.small, m1.tiny.",
+            "Unable to find flavor m1.huge; flavors of the sim driver: m1.medium, m1.small, m1.tiny.",
         ),
         (
             {"external_network_id": "ext"},
-            "External network ext could not be found. External networks of the sim driver: public.",
+            "External network ext could not be found; external networks of the sim driver: public.",
         ),
     ],
 )
@@ -432,7 +433,7 @@ def test_unknown_infrastructure_names_the_valid_choices(alpha: Api, fields: dict
 
 def test_an_image_of_another_provider(alpha: Api) -> None:
     response = alpha.post("/v1/clustertemplates", json={**SWARM, "image_id": "fedora-coreos"})
-    assert_error(response, 400, "Image fedora-coreos could not be found. Images of the docker driver: jeroboam-node.")
+    assert_error(response, 400, "Image fedora-coreos could not be found; images of the docker driver: jeroboam-node.")
 
 
 def test_explicit_drivers(alpha: Api) -> None:
@@ -952,8 +953,12 @@ def test_patched_object_is_revalidated(alpha: Api) -> None:
         400,
         "Network driver type cilium is not allowed, expecting a flannel/calico/unspecified network driver.",
     )
-    assert_error_starts(patch(alpha, uuid, replace("/image_id", "ubuntu")), 400, "Image ubuntu could not be found.")
-    assert_error_starts(patch(alpha, uuid, replace("/flavor_id", "m1.huge")), 400, "Unable to find flavor m1.huge.")
+    assert_error_starts(
+        patch(alpha, uuid, replace("/image_id", "ubuntu")), 400, "Image ubuntu could not be found; images of"
+    )
+    assert_error_starts(
+        patch(alpha, uuid, replace("/flavor_id", "m1.huge")), 400, "Unable to find flavor m1.huge; flavors of"
+    )
     assert_error_starts(
         patch(alpha, uuid, replace("/docker_storage_driver", "devicemapper"), replace("/docker_volume_size", 2)),
         400,

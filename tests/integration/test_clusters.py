@@ -12,6 +12,7 @@ from sqlalchemy import select
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation, Quota
 from jeroboam.services.announcer import Announcer
 from tests.conftest import Api, RunningServer
+from tests.support.errors import first_sentence
 from tests.support.identities import ALPHA_MEMBER, ALPHA_MEMBER2, ALPHA_READER, BETA_MEMBER, Identity
 
 SUMMARY_KEYS = {
@@ -31,7 +32,7 @@ DETAIL_KEYS = SUMMARY_KEYS | {
 def detail(response: httpx.Response) -> str:
     body = response.json()
     error = body["errors"][0]
-    assert error["title"] == error["detail"].split(".", 1)[0]
+    assert error["title"] == first_sentence(error["detail"])
     assert error["code"] == ("client" if response.status_code < 500 else "")
     detail_text: str = error["detail"]
     return detail_text
@@ -216,7 +217,7 @@ def test_create_validation(alpha: Api, template: str, body: dict[str, Any], stat
 def test_flavor_override_is_checked_by_the_driver(alpha: Api, template: str) -> None:
     response = alpha.post("/v1/clusters", json={"cluster_template_id": template, "flavor_id": "m9.huge"})
     assert response.status_code == 400
-    assert detail(response).startswith("Unable to find flavor m9.huge.")
+    assert detail(response).startswith("Unable to find flavor m9.huge; flavors of the docker driver:")
 
 
 def test_master_count_three_with_a_load_balancer(alpha: Api, template: str) -> None:
@@ -716,7 +717,19 @@ def test_resize_is_gated_at_1_7(alpha: Api, ready: str) -> None:
     assert new.json() == {"uuid": ready}
 
 
+def observe_nodes(server: RunningServer, uuid: str, nodegroup: str, nodes: list[dict[str, str]]) -> None:
+    """Record a nodegroup's nodes as a conductor does after observing them."""
+    with server.services.db.transaction() as session:
+        session.scalars(
+            select(NodeGroup).where(NodeGroup.cluster_id == uuid, NodeGroup.name == nodegroup)
+        ).one().nodes = nodes
+
+
+WORKER_NODES = [{"name": "node-0", "address": "10.0.0.2"}, {"name": "node-1", "address": "10.0.0.3"}]
+
+
 def test_resize_records_nodes_to_remove(alpha: Api, ready: str, server: RunningServer) -> None:
+    observe_nodes(server, ready, "default-worker", WORKER_NODES)
     response = alpha.post(
         f"/v1/clusters/{ready}/actions/resize",
         json={"node_count": 1, "nodes_to_remove": ["node-1"], "nodegroup": "default-worker"},
@@ -736,6 +749,36 @@ def test_resize_records_nodes_to_remove(alpha: Api, ready: str, server: RunningS
     # openstacksdk sends nodes_to_remove: null.
     again = alpha.post(f"/v1/clusters/{ready}/actions/resize", json={"node_count": 2, "nodes_to_remove": None})
     assert again.status_code == 202
+
+
+def test_resize_names_nodes_by_address_too(alpha: Api, ready: str, server: RunningServer) -> None:
+    observe_nodes(server, ready, "default-worker", WORKER_NODES)
+    response = alpha.post(
+        f"/v1/clusters/{ready}/actions/resize", json={"node_count": 1, "nodes_to_remove": ["10.0.0.2"]}
+    )
+    assert response.status_code == 202
+    assert operations(server, ready)[-1].request["nodes_to_remove"] == ["node-0"]
+
+
+def test_resize_naming_a_node_not_in_the_nodegroup_removes_nothing(
+    alpha: Api, ready: str, server: RunningServer
+) -> None:
+    observe_nodes(server, ready, "default-worker", WORKER_NODES)
+    before = [op.uuid for op in operations(server, ready)]
+    url = f"/v1/clusters/{ready}/actions/resize"
+    typo = alpha.post(url, json={"node_count": 1, "nodes_to_remove": ["node-O"]})
+    assert typo.status_code == 400
+    message = (
+        "Node node-O not in nodegroup default-worker (its nodes: node-0 (10.0.0.2), node-1 (10.0.0.3)); "
+        "nothing was removed."
+    )
+    assert typo.json()["errors"][0]["detail"] == message
+    assert typo.json()["errors"][0]["title"] == message.removesuffix(".")
+    two = alpha.post(url, json={"node_count": 0, "nodes_to_remove": ["node-1", "x", "y"]})
+    assert two.status_code == 400
+    assert two.json()["errors"][0]["detail"].startswith("Nodes x, y not in nodegroup default-worker")
+    assert [op.uuid for op in operations(server, ready)] == before
+    assert nodegroups(server, ready)["default-worker"].node_count == 2
 
 
 def test_a_master_resize_follows_the_create_rules_and_the_drivers_answer(

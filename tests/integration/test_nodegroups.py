@@ -290,7 +290,7 @@ def test_allowed_node_labels(alpha: Api, cluster: str, label: str) -> None:
 def test_create_checks_the_flavor_with_the_driver(alpha: Api, cluster: str) -> None:
     response = alpha.post(url(cluster), json={"name": "n", "flavor_id": "m9.huge"})
     assert response.status_code == 400
-    assert detail(response).startswith("Unable to find flavor m9.huge.")
+    assert detail(response).startswith("Unable to find flavor m9.huge; flavors of")
 
 
 def test_reader_may_not_create(api: Api, cluster: str) -> None:

@@ -80,6 +80,8 @@ EXPECTED_DEFAULTS = {
         for a in ("create", "delete", "update", "start", "stop", "reboot", "pause", "unpause", "execute")
     },
     **{f"container:{a}": "rule:admin_or_reader" for a in ("get", "get_all", "detail", "logs")},
+    # Jeroboam's own (no Magnum counterpart): DELETE /v1/clusters/{id}?force=true, the owner's by default.
+    "cluster:delete_force": "rule:admin_or_member",
 }
 
 

@@ -221,9 +221,13 @@ def make_router(spelling: Spelling) -> APIRouter:
 
     @router.delete(f"/v1/{path}/{{ident}}", status_code=204, summary=f"Delete one of the {tag}")
     def delete(request: Request, ident: str) -> Response:
-        """From any status; answered again with 204 while the deletion runs."""
-        check_query(request)
-        service(request).delete(context_of(request), ident)
+        """From any status; answered again with 204 while the deletion runs. ``?force=true`` (a
+        Jeroboam extension) forgets the cluster even if its infrastructure cannot be reached."""
+        check_query(request, ("force",) if not spelling.legacy else ())
+        force = request.query_params.get("force", "false").lower()
+        if force not in ("true", "false"):
+            raise InvalidFieldError("force", force, "Value should be true or false")
+        service(request).delete(context_of(request), ident, force=force == "true")
         return Response(status_code=204)
 
     if spelling.legacy:

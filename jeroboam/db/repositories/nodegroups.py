@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,3 +114,9 @@ def add(session: Session, nodegroup: NodeGroup, *, duplicate: str) -> NodeGroup:
     except IntegrityError:  # the unit of work is lost anyway: the error ends it
         raise ConflictError(duplicate) from None
     return nodegroup
+
+
+def nodes_in_project(session: Session, project_id: str) -> int:
+    """Nodes a project's nodegroups ask for, in every cluster and status (what the node quota counts)."""
+    total = session.scalar(select(func.sum(NodeGroup.node_count)).where(NodeGroup.project_id == project_id))
+    return int(total or 0)

@@ -36,6 +36,7 @@ from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
     ImageInfo,
+    NodeDemand,
     NodeGroupObservation,
     NodeGroupSpec,
     NodeObservation,
@@ -44,11 +45,11 @@ from jeroboam.domain.specs import (
 )
 from jeroboam.drivers.base import CatalogDriver
 from jeroboam.drivers.docker import labels
-from jeroboam.drivers.docker.client import ENGINE_ERRORS, manager_client
+from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
 from jeroboam.drivers.docker.containers import BayContainers, NodeUnavailableError, user_error
-from jeroboam.drivers.docker.image import ImageBuildError, node_image
+from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
-from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable
+from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
 from jeroboam.drivers.docker.workload import workload_of
 from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
@@ -59,6 +60,7 @@ R = TypeVar("R")
 PARALLEL_NODES = 4
 NODEGROUP_LABEL = autoscaling.NODEGROUP_NODE_LABEL
 DELETE_PASSES = 5
+STARTUP_PING_TIMEOUT = 3  # seconds
 
 
 def _parallel(items: Sequence[T], call: Callable[[T], R]) -> list[R]:
@@ -90,6 +92,13 @@ class DockerDriver(CatalogDriver):
         self.nodes = Nodes(settings.docker, flavors, Path(cache))
         self._images: dict[str, str] = {}
         self.containers = BayContainers(settings.docker, self.placement, self.nodes)
+        # Node creations in flight per engine, bounded over every cluster ([docker]
+        # max_parallel_node_creates), and clusters whose creation a delete stopped.
+        self._create_slots = {
+            e.name: threading.BoundedSemaphore(settings.docker.max_parallel_node_creates)
+            for e in settings.docker.engines
+        }
+        self._cancelled: set[str] = set()
         self._clients: OrderedDict[tuple[str, ...], docker.DockerClient] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -109,6 +118,18 @@ class DockerDriver(CatalogDriver):
         raft keeps its quorum at every step; the limit is ``MAX_MANAGERS``."""
         if desired > MAX_MANAGERS:
             raise InvalidInputError(f"the docker driver runs at most {MAX_MANAGERS} swarm managers (asked: {desired}).")
+
+    def check_capacity(self, demand: NodeDemand) -> None:
+        """Refuse what cannot fit: workers beyond the cluster subnet's addresses, and flavors beyond
+        what the engine can host with what is already placed on it (engines that do not answer
+        are not counted; the conductor reports them)."""
+        room = worker_addresses(self.settings.subnet_prefix)
+        if demand.workers > room:
+            raise InvalidInputError(
+                f"A cluster holds at most {room} worker nodes (its /{self.settings.subnet_prefix} subnet, "
+                f"[docker] subnet_prefix); {demand.workers} were asked for."
+            )
+        self.placement.check_room(demand, self.flavors)
 
     # -- phases ---------------------------------------------------------------------------------
     def ensure_infrastructure(self, spec: ClusterSpec) -> None:
@@ -140,7 +161,7 @@ class DockerDriver(CatalogDriver):
 
     def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:
         home = self._home(spec)
-        image = self._node_image(home.engine)
+        image = self._cluster_image(home, spec) or self._node_image(home.engine)
         if nodegroup.is_master:
             self._ensure_managers(home, spec, nodegroup, image)
         else:
@@ -163,6 +184,11 @@ class DockerDriver(CatalogDriver):
             raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
         return self._address(home, manager)
 
+    def cancel(self, cluster_uuid: str) -> None:
+        """Stop making nodes for the cluster (a delete superseded its create or resize); its delete
+        clears the mark."""
+        self._cancelled.add(cluster_uuid)
+
     def delete_cluster(self, spec: ClusterSpec) -> None:
         for engine in self.placement.engines:
             if _absent_local_engine(engine):
@@ -175,6 +201,33 @@ class DockerDriver(CatalogDriver):
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
         self._forget_clients(spec.uuid)
+        self._cancelled.discard(spec.uuid)
+
+    def startup_warnings(self) -> list[str]:
+        """One line per configured engine that does not answer now (asked once at start, so the
+        operator learns it before a user's first create does)."""
+        warnings = []
+        for engine in self.placement.engines:
+            try:
+                client = engine_client(engine.settings)
+                client.api.timeout = STARTUP_PING_TIMEOUT
+                client.ping()
+                client.close()
+            except ENGINE_ERRORS as exc:
+                warnings.append(
+                    f"Docker engine {engine.name} ({engine.settings.url}) does not answer ({type(exc).__name__}): "
+                    f"clusters placed there fail after [conductor] unreachable_retry_window; start it "
+                    f"(scripts/ensure-docker) or remove it from [docker] engines."
+                )
+        return warnings
+
+    def leftovers(self, spec: ClusterSpec) -> str:
+        """What a forced delete may leave, and where: every object carries the cluster's label."""
+        engines = ", ".join(f"{e.name} ({e.settings.url})" for e in self.placement.engines)
+        return (
+            f"containers, volumes and the network {labels.network_name(spec.uuid)} labelled "
+            f"{labels.CLUSTER}={spec.uuid} on Docker engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
+        )
 
     @staticmethod
     def _delete_from(engine: Engine, cluster_uuid: str) -> None:
@@ -401,10 +454,13 @@ class DockerDriver(CatalogDriver):
         made: list[Node] = []
 
         def one(index: int) -> None:
-            node = self.nodes.create(home, spec, group, index, image)
-            self.nodes.wait_ready(node)
-            self.nodes.preload(home, node)
-            made.append(node)
+            with self._create_slots.get(home.engine.name, contextlib.nullcontext()):
+                if spec.uuid in self._cancelled:
+                    raise RetryableError("a delete stopped the creation of nodes", 0.1)
+                node = self.nodes.create(home, spec, group, index, image)
+                self.nodes.wait_ready(node)
+                self.nodes.preload(home, node)
+                made.append(node)
 
         _parallel(list(indices), one)
         return made
@@ -483,6 +539,21 @@ class DockerDriver(CatalogDriver):
         if home is None:
             raise RetryableError("the cluster has no network yet (the infrastructure phase runs first)", 1)
         return home
+
+    def _cluster_image(self, home: Home, spec: ClusterSpec) -> str | None:
+        """The node image the cluster's nodes of its current template run, while the engine has it: a
+        replaced or added node takes that one, so a cluster never runs mixed images because the host's
+        packages changed; an upgrade (a new template) moves it to the host's current image."""
+        for node in self.nodes.list(home, spec.uuid):
+            ref = str((node.container.attrs.get("Config") or {}).get("Image") or "")
+            if node.template != spec.template_id or not ref.startswith(f"{NODE_IMAGE_REPOSITORY}:"):
+                continue
+            try:
+                home.engine.client.images.get(ref)
+            except NotFound:
+                continue
+            return ref
+        return None
 
     def _node_image(self, engine: Engine) -> str:
         tag = self._images.get(engine.name)

@@ -11,11 +11,12 @@
 Both are written as a tar stream straight into the engine's ``import`` (``docker import`` with
 ``--change``), which takes 3-5 s for the node image and needs nothing but the host's files.
 
-The node tag's hash covers every input: the copied files (path, size, modification time), the generated
+The node tag's hash covers every input: the copied files (path and package version), the generated
 files and the image configuration, under a format version. A lookup does not re-read hundreds of MB:
-the image is labelled with the hash of its direct inputs (``org.jeroboam.image.inputs``, a few hundred
-``stat`` calls to recompute) and with the size and modification time of each shared library it carries
-(``org.jeroboam.image.libraries``), which are compared with the host's. Any difference means a build.
+the image is labelled with the hash of its direct inputs (``org.jeroboam.image.inputs``, two
+``dpkg-query`` calls to recompute) and with the package version of each shared library it carries
+(``org.jeroboam.image.libraries``), which are compared with the host's. Any difference means a build;
+a file touched or a package reinstalled at the same version is not a difference.
 Builds on one host are serialised with a lock file, and the image is imported under its final tag, so
 concurrent callers are safe.
 """
@@ -35,8 +36,8 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +48,7 @@ NODE_IMAGE_REPOSITORY = "jeroboam/node"
 WORKLOAD_IMAGE = "jeroboam/busybox:latest"
 
 #: Bumped whenever the layout or the configuration of the images changes, so every tag changes with it.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: packaged files are identified by their package's version, not their stat
 
 #: Where host programs are looked for, in order. /usr/local is left out on purpose: the image takes the
 #: binaries of the Debian packages (a /usr/local/bin/docker from elsewhere may not match the daemon).
@@ -113,7 +114,9 @@ class _Entry:
     data: bytes | None = None
     link: str | None = None
 
-    def identity(self) -> str:
+    def identity(self, packages: Mapping[str, str]) -> str:
+        if self.source is not None and str(self.source) in packages:
+            return f"{self.dest} {self.mode:o} package {packages[str(self.source)]}"
         if self.source is not None:
             st = self.source.stat()
             return f"{self.dest} {self.mode:o} file {os.path.realpath(self.source)} {st.st_size} {st.st_mtime_ns}"
@@ -126,19 +129,21 @@ class _Entry:
 
 @dataclass(frozen=True)
 class _Library:
-    """A shared library as the host has it; its stat is recorded on the image to notice upgrades."""
+    """A shared library as the host has it; recorded on the image to notice upgrades: its package's
+    version (``path|package=version``), or its stat when no package installed it."""
 
     path: str
     size: int
     mtime_ns: int
+    package: str = ""
 
     @classmethod
-    def of(cls, path: str) -> _Library:
+    def of(cls, path: str, package: str = "") -> _Library:
         st = os.stat(path)
-        return cls(path, st.st_size, st.st_mtime_ns)
+        return cls(path, st.st_size, st.st_mtime_ns, package)
 
     def record(self) -> str:
-        return f"{self.path}:{self.size}:{self.mtime_ns}"
+        return f"{self.path}|{self.package}" if self.package else f"{self.path}:{self.size}:{self.mtime_ns}"
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,9 @@ class _Recipe:
     fixed_tag: str | None  # the workload image keeps one tag; the node tag is the content hash
 
     def inputs_key(self) -> str:
+        packages = _packages_of([str(e.source) for e in self.inputs if e.source is not None])
         digest = hashlib.sha256(f"jeroboam-image {FORMAT_VERSION} {self.kind}\n".encode())
-        for line in (*self.changes, *(entry.identity() for entry in self.inputs)):
+        for line in (*self.changes, *(entry.identity(packages) for entry in self.inputs)):
             digest.update(line.encode())
             digest.update(b"\n")
         return digest.hexdigest()
@@ -353,7 +359,13 @@ def _existing_tag(client: docker.DockerClient, recipe: _Recipe, inputs_key: str)
 
 
 def _libraries_unchanged(record: str) -> bool:
-    for item in filter(None, record.split(";")):
+    items = list(filter(None, record.split(";")))
+    packaged = dict(item.split("|", 1) for item in items if "|" in item)
+    if packaged and _packages_of(list(packaged)) != packaged:
+        return False
+    for item in items:
+        if "|" in item:
+            continue
         path, size, mtime_ns = item.rsplit(":", 2)
         try:
             if _Library.of(path) != _Library(path, int(size), int(mtime_ns)):
@@ -468,7 +480,10 @@ def _shared_libraries(binaries: Sequence[Path]) -> list[_Library]:
     problems = [line for line in result.stderr.splitlines() if line.startswith("ldd:")]
     if problems:
         raise ImageBuildError(f"ldd failed on the image's programs: {'; '.join(problems)}")
-    return sorted(found.values(), key=lambda lib: lib.path)
+    packages = _packages_of(list(found))
+    return sorted(
+        (replace(lib, package=packages.get(lib.path, "")) for lib in found.values()), key=lambda lib: lib.path
+    )
 
 
 def _applet_links(busybox: Path, taken: set[str]) -> list[_Entry]:
@@ -556,3 +571,71 @@ class _TarWriter:
         else:
             info.type = tarfile.DIRTYPE
             tar.addfile(info)
+
+
+# -- pruning -------------------------------------------------------------------------------------------
+
+
+def prune_node_images(client: docker.DockerClient, repository: str = NODE_IMAGE_REPOSITORY) -> list[str]:
+    """Remove the tags of ``repository`` no container (running or not) was made from, but the
+    current node image's: a cluster keeps its image until it is upgraded, so older images stay as
+    long as a node uses them. Returns the removed tags."""
+    used = {str(c.get("ImageID") or "") for c in client.api.containers(all=True)}
+    current = None
+    if repository == NODE_IMAGE_REPOSITORY:
+        with contextlib.suppress(ImageBuildError):
+            recipe = _node_recipe()
+            current = _existing_tag(client, recipe, recipe.inputs_key())
+    removed = []
+    for image in cast(list[dict[str, Any]], client.api.images(name=repository)):
+        if str(image.get("Id")) in used:
+            continue
+        for tag in image.get("RepoTags") or []:
+            if tag == current or not str(tag).startswith(f"{repository}:"):
+                continue
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.api.remove_image(tag)  # the tag; the image goes with its last tag
+                removed.append(str(tag))
+    return removed
+
+
+# -- package versions ----------------------------------------------------------------------------------
+
+
+def _packages_of(paths: Sequence[str]) -> dict[str, str]:
+    """``package=version`` of the Debian package that installed each path (two dpkg-query calls;
+    paths no package owns, or a host without dpkg, are left out). The image's identity follows
+    what is in it: a package reinstalled or a file touched does not change it, an upgrade does."""
+    if not paths:
+        return {}
+    # dpkg knows a file under the path its package installed it at: /lib/... on merged-/usr hosts.
+    aliases = {alias: path for path in paths for alias in (path, *_usr_aliases(path))}
+    try:
+        owners = subprocess.run(["dpkg-query", "-S", *aliases], capture_output=True, text=True, check=False)
+    except OSError:
+        return {}
+    owner: dict[str, str] = {}
+    for line in owners.stdout.splitlines():
+        package, _, path = line.partition(": ")
+        if path in aliases and "," not in package and "diversion" not in package:
+            owner.setdefault(aliases[path], package)
+    if not owner:
+        return {}
+    wanted = sorted(set(owner.values()))
+    listed = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${binary:Package} ${Version}\\n", *wanted],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    versions = dict(line.split(" ", 1) for line in listed.stdout.splitlines() if " " in line)
+    return {path: f"{package}={versions[package]}" for path, package in owner.items() if package in versions}
+
+
+def _usr_aliases(path: str) -> tuple[str, ...]:
+    for top in _MERGED_USR:
+        if path.startswith(f"/usr/{top}/"):
+            return (path.removeprefix("/usr"),)
+        if path.startswith(f"/{top}/"):
+            return (f"/usr{path}",)
+    return ()

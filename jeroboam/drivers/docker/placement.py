@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import docker
@@ -22,10 +23,11 @@ from docker.errors import APIError
 from docker.models.networks import Network
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
-from jeroboam.domain.specs import ClusterSpec
+from jeroboam.domain.specs import ClusterSpec, NodeDemand
+from jeroboam.drivers.base import Flavor
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
-from jeroboam.errors import RetryableError
+from jeroboam.errors import InvalidInputError, RetryableError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,26 @@ FIRST_MANAGER_HOST = 2
 MAX_MANAGERS = 7
 
 
+def worker_addresses(subnet_prefix: int) -> int:
+    """Workers a cluster subnet holds: its upper half, less the broadcast address."""
+    return int(2 ** (32 - subnet_prefix - 1)) - 1
+
+
+@dataclass(frozen=True)
+class Load:
+    """What an engine has and what its nodes' flavors take of it."""
+
+    cpus: float
+    memory_mib: float
+    placed_vcpus: float
+    placed_mib: float
+
+
 def unreachable(engine: DockerEngineSettings, exc: Exception) -> RetryableError:
     """The retryable error of a failed engine call: refused (the engine answered) or unreachable."""
     if isinstance(exc, APIError):
         return RetryableError(f"Docker engine {engine.name} refused a request: {exc}", 2)
-    return RetryableError(
+    return UnreachableError(
         f"No Docker engine answers at {engine.url} (engine {engine.name}): {exc}. "
         "Install docker.io and start dockerd (scripts/ensure-docker does both as root).",
         10,
@@ -105,6 +122,51 @@ class Placement:
                 found[0].reload()
                 return Home(engine, found[0])
         return None
+
+    # -- capacity ---------------------------------------------------------------------------------
+    def check_room(self, demand: NodeDemand, flavors: Mapping[str, Flavor]) -> None:
+        """InvalidInputError when the nodes ``demand`` adds do not fit on the cluster's engine (or, for
+        a cluster not placed yet, on the engine with the most room) with what is placed there."""
+        sized = [(flavors[f], n) for f, n in demand.added if f is not None and f in flavors]
+        vcpus = sum((flavor.vcpus * n for flavor, n in sized), 0.0)
+        mib = sum((float(flavor.ram * n) for flavor, n in sized), 0.0)
+        home = self.find(demand.cluster_uuid) if demand.cluster_uuid else None
+        engines = [home.engine] if home is not None else self.engines
+        loads = []
+        for engine in engines:
+            try:
+                loads.append((engine, self._load(engine, flavors)))
+            except ENGINE_ERRORS:
+                continue  # not answering: the conductor says so when it gets there
+        if not loads:
+            return
+        engine, load = max(
+            loads, key=lambda pair: pair[1].cpus * self.settings.cpu_allocation_ratio - pair[1].placed_vcpus
+        )
+        cpu_limit = load.cpus * self.settings.cpu_allocation_ratio
+        mib_limit = load.memory_mib * self.settings.ram_allocation_ratio
+        if load.placed_vcpus + vcpus <= cpu_limit and load.placed_mib + mib <= mib_limit:
+            return
+        nodes = sum(n for _, n in demand.added)
+        raise InvalidInputError(
+            f"Not enough room for {nodes} more node{'s' if nodes != 1 else ''} ({vcpus:g} vCPUs, {mib:g} MiB by "
+            f"flavor) on Docker engine {engine.name}: it hosts {cpu_limit:g} vCPUs ({load.cpus:g} CPUs x [docker] "
+            f"cpu_allocation_ratio {self.settings.cpu_allocation_ratio:g}) and {mib_limit:.0f} MiB "
+            f"({load.memory_mib:.0f} MiB x ram_allocation_ratio {self.settings.ram_allocation_ratio:g}), of which "
+            f"{load.placed_vcpus:g} vCPUs and {load.placed_mib:g} MiB are placed; ask for fewer or smaller nodes."
+        )
+
+    @staticmethod
+    def _load(engine: Engine, flavors: Mapping[str, Flavor]) -> Load:
+        info = engine.client.info()
+        placed_vcpus = placed_mib = 0.0
+        # One list call with labels (not an inspect per container).
+        for container in engine.client.api.containers(all=True, filters={"label": [labels.FLAVOR]}):
+            flavor = flavors.get((container.get("Labels") or {}).get(labels.FLAVOR, ""))
+            if flavor is not None:
+                placed_vcpus += flavor.vcpus
+                placed_mib += flavor.ram
+        return Load(float(info.get("NCPU", 0)), float(info.get("MemTotal", 0)) / 2**20, placed_vcpus, placed_mib)
 
     # -- placing a new cluster -------------------------------------------------------------------
     def place(self, spec: ClusterSpec) -> Home:

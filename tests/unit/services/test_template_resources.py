@@ -119,6 +119,6 @@ def test_without_a_service_the_drivers_own_check_answers() -> None:
     checker = TemplateResourceChecker(NullLookup())
     with pytest.raises(InvalidInputError) as raised:
         checker.check(CONTEXT, driver(), resources(image_id="nope"))
-    assert raised.value.message == "Image nope could not be found. Images of the catalog driver: fedora-coreos-latest."
+    assert raised.value.message == "Image nope could not be found; images of the catalog driver: fedora-coreos-latest."
     # Fixed networks, subnets and key pairs are nobody's to check.
     checker.check(CONTEXT, driver(), resources(fixed_network="any", fixed_subnet="any", keypair_id="any"))
