@@ -13,12 +13,22 @@ from jeroboam.api.auth.noauth import NoAuth
 from jeroboam.api.errors import response_for, routing_error_body
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
-from jeroboam.api.v1 import cluster_templates, federations, kubernetes_resources, mservices, quotas, root, stats
+from jeroboam.api.v1 import (
+    cluster_templates,
+    extensions,
+    federations,
+    kubernetes_resources,
+    mservices,
+    quotas,
+    root,
+    stats,
+)
 from jeroboam.api.v1 import clusters as clusters_api
 from jeroboam.api.v1 import containers as containers_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
+from jeroboam.dashboard.app import mount_dashboard
 from jeroboam.errors import InvalidInputError, JeroboamError
 from jeroboam.services.wiring import Services
 
@@ -82,6 +92,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(mservices.router)
     app.include_router(federations.router)
+    app.include_router(extensions.router)
     app.include_router(clusters_api.bays_router)
     app.include_router(containers_api.router)
     app.include_router(kubernetes_resources.router)
@@ -90,6 +101,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"
         )
     )
+
+    mount_dashboard(app, settings)
 
     authenticator, www_authenticate, blocking = make_authenticator(settings)
     app.add_middleware(

@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/", "/v1", "/healthcheck", "/v1/openapi.json"})
 TOP_LEVEL = frozenset({"v1", "healthcheck"})
+# The dashboard's static files, configuration and sign-in are public; what it shows comes from /v1.
+DASHBOARD = "/dashboard"
+
+
+def is_dashboard(path: str) -> bool:
+    return path == DASHBOARD or path.startswith(DASHBOARD + "/")
 
 
 class Authenticator(Protocol):
@@ -45,7 +51,9 @@ Headers = list[tuple[bytes, bytes]]
 
 def normalise_path(path: str) -> str:
     """Trailing slashes and a '.json' suffix on the version documents are tolerated; paths
-    outside /v1 are served as if under /v1 (as Magnum does)."""
+    outside /v1 are served as if under /v1 (as Magnum does); the dashboard's are left as they are."""
+    if is_dashboard(path):
+        return path
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     if path in ("/.json", "/v1.json"):
@@ -128,7 +136,7 @@ class EdgeMiddleware:
             "*/*",
         )
 
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not is_dashboard(path):
             try:
                 if not self.blocking_auth:
                     context = self.authenticator.authenticate(headers, request_id)

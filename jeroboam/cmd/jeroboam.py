@@ -34,6 +34,7 @@ def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
     endpoint = f"http://{host}:{port}/v1"
     lines = [
         f"Jeroboam is listening on http://{host}:{port} (data in {data_dir}, auth {auth}).",
+        f"Open the dashboard at http://{host}:{port}/dashboard/",
         "Try it with the OpenStack client:",
         f"  openstack --os-auth-type none --os-endpoint {endpoint} coe cluster template list",
         f"  openstack --os-auth-type none --os-endpoint {endpoint} coe cluster template create \\",

@@ -110,7 +110,8 @@ class Outcomes:
                 return
             cluster.observed_generation = work.generation
             operations = list(operations_repo.open_for_cluster(session, cluster.uuid))
-            self.finish(session, cluster, operations, nodegroups, work.status, True, simulated(work, None))
+            done = autoscaler_reason(operations)  # what the autoscaler did, and why; None for a user's request
+            self.finish(session, cluster, operations, nodegroups, work.status, True, simulated(work, done))
         self.notify(work, "end", None)
 
     def deleted(self, work: Work, left: str | None = None) -> None:
@@ -136,8 +137,6 @@ class Outcomes:
         now = self.clock()
         final = states.finish(status, succeeded=succeeded)
         cluster.status = final
-        if succeeded and reason is None and operations and operations[-1].user_id == autoscaling.REQUESTER:
-            reason = autoscaling.AutoscalerResize.reason_of(operations[-1].request)  # what it did, and why
         cluster.status_reason = reason
         for operation in operations:
             operations_repo.close(
@@ -161,6 +160,13 @@ class Outcomes:
         elif work.status == Status.CREATE_IN_PROGRESS:
             kind = "create"
         self.notifier.emit(f"magnum.cluster.{kind}.{outcome}", payload(work.spec, reason))
+
+
+def autoscaler_reason(operations: list[Operation]) -> str | None:
+    """The reason of the autoscaler's resize when it is the last operation the pass finished."""
+    if operations and operations[-1].user_id == autoscaling.REQUESTER:
+        return autoscaling.AutoscalerResize.reason_of(operations[-1].request)
+    return None
 
 
 def simulated(work: Work, reason: str | None) -> str | None:

@@ -188,7 +188,8 @@ class Phases:
                 # Nothing is written (the raise rolls back): the delete takes over once this
                 # claim's lease, which the renewer no longer extends, lapses.
                 raise SupersededError(work.spec.uuid)
-            repo.record_phase(session, work.claim, phase, self.clock() + lease)
+            now = self.clock()
+            repo.record_phase(session, work.claim, phase, now + lease, now)
         log.debug("cluster %s: phase %s", work.spec.uuid, phase)
 
     def current(self, work: Work) -> str:

@@ -174,6 +174,8 @@ class Operation(Base):
     generation: Mapped[int] = mapped_column(Integer, nullable=False)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
     phase: Mapped[str | None] = mapped_column(String(32))
+    # {phase: ISO time it was first entered}; a retried pass keeps the first time.
+    phase_times: Mapped[dict[str, str] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

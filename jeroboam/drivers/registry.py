@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from jeroboam.config import Settings
 from jeroboam.domain.specs import canonical_coe
-from jeroboam.drivers.base import ContainerDriver, Driver, container_driver
+from jeroboam.drivers.base import CatalogDriver, ContainerDriver, Driver, container_driver
 from jeroboam.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 GROUP = "jeroboam.drivers"
 __all__ = ["GROUP", "ContainerDriver", "DriverRegistry"]
+
+
+@dataclass(frozen=True)
+class FlavorView:
+    name: str
+    vcpus: float
+    ram_mib: int
+
+
+@dataclass(frozen=True)
+class DriverCatalog:
+    """What a template may name for one driver: the lists its template checks accept."""
+
+    name: str
+    provides: list[tuple[str, str]]  # (server_type, coe)
+    images: dict[str, str]  # name -> os_distro
+    flavors: list[FlavorView]
+    external_networks: list[str]
+    volume_drivers: list[str]
 
 
 class DriverRegistry:
@@ -37,6 +57,26 @@ class DriverRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._drivers)
+
+    def catalogs(self) -> list[DriverCatalog]:
+        """The catalog of every driver that checks templates against lists (CatalogDriver), by name."""
+        found: list[DriverCatalog] = []
+        for name in self.names():
+            driver = self._drivers[name]
+            if not isinstance(driver, CatalogDriver):
+                continue
+            flavors = [FlavorView(f, driver.flavors[f].vcpus, driver.flavors[f].ram) for f in sorted(driver.flavors)]
+            found.append(
+                DriverCatalog(
+                    name=name,
+                    provides=[(p.server_type, p.coe) for p in driver.provides],
+                    images=dict(sorted(driver.images.items())),
+                    flavors=flavors,
+                    external_networks=list(driver.external_networks),
+                    volume_drivers=list(driver.volume_drivers),
+                )
+            )
+        return found
 
     def get(self, name: str) -> Driver:
         try:

@@ -11,12 +11,14 @@ from jeroboam.pki.secrets import Keyring, load_keyring
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 from jeroboam.rpc.wakeup import InProcessWaker, Waker
+from jeroboam.services.catalog import CatalogService
 from jeroboam.services.catalog_lookup import CatalogLookup
 from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
 from jeroboam.services.containers import ContainerService
 from jeroboam.services.federations import FederationService
+from jeroboam.services.history import OperationHistoryService
 from jeroboam.services.mservices import MServiceService
 from jeroboam.services.nodegroups import NodeGroupService
 from jeroboam.services.quotas import QuotaService
@@ -43,6 +45,8 @@ class Services:
     keyring: Keyring
     certificates: CertificateService
     containers: ContainerService
+    history: OperationHistoryService
+    catalog: CatalogService
 
     def database_reachable(self) -> bool:
         return self.db.reachable()
@@ -89,6 +93,8 @@ class Services:
             keyring=keyring,
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
             containers=ContainerService(db, policy, drivers, settings),
+            history=OperationHistoryService(db, clusters),
+            catalog=CatalogService(policy, drivers),
         )
 
 

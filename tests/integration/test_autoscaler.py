@@ -34,6 +34,7 @@ MEMBER = RequestContext(project_id="autoscaled", user_id="tester", roles=frozens
 INTERVAL = 30
 UNNEEDED = 120
 AUTOSCALED = {"auto_scaling_enabled": "true", "min_node_count": "1", "max_node_count": "3"}
+SIMULATED = "Simulated by the sim driver: nothing real was built."  # every sim cluster says so
 
 
 class Recorder(Notifier):
@@ -143,7 +144,7 @@ def test_pending_work_grows_the_cluster_through_a_resize_operation(scaled: Scale
     row = scaled.row(uuid)
     assert row.status == "UPDATE_COMPLETE"
     assert row.status_reason == (
-        "autoscaler: 3 tasks of service web pending (insufficient resources); default-worker 1 → 3"
+        f"autoscaler: 3 tasks of service web pending (insufficient resources); default-worker 1 → 3 ({SIMULATED[:-1]})."
     )
     assert scaled.workers(uuid) == 3
     assert len(scaled.sim_workers(uuid)) == 3
@@ -208,7 +209,7 @@ def test_idle_nodes_are_removed_after_the_unneeded_time_never_below_min_nor_prot
     assert row.status == "UPDATE_COMPLETE"
     assert row.status_reason is not None
     assert row.status_reason.startswith(f"autoscaler: nodes {first}, {others[1]} idle for")
-    assert row.status_reason.endswith("(no task running); default-worker 3 → 1")
+    assert row.status_reason.endswith(f"(no task running); default-worker 3 → 1 ({SIMULATED[:-1]}).")
     scaled.autoscale(after=UNNEEDED * 2)
     assert scaled.workers(uuid) == 1
 
@@ -273,7 +274,7 @@ def test_a_user_resize_during_an_autoscaler_operation_wins(scaled: Scaled) -> No
     assert len(scaled.sim_workers(uuid)) == 1
     row = scaled.row(uuid)
     assert row.status == "UPDATE_COMPLETE"
-    assert row.status_reason is None  # the user's resize is the last word
+    assert row.status_reason == SIMULATED  # the user's resize is the last word
 
 
 def test_an_autoscaler_operation_is_resumed_by_another_conductor_after_a_crash(scaled: Scaled) -> None:
@@ -295,7 +296,7 @@ def test_an_autoscaler_operation_is_resumed_by_another_conductor_after_a_crash(s
     row = scaled.row(uuid)
     assert row.status == "UPDATE_COMPLETE"
     assert row.status_reason == (
-        "autoscaler: 1 task of service web pending (insufficient resources); default-worker 1 → 2"
+        f"autoscaler: 1 task of service web pending (insufficient resources); default-worker 1 → 2 ({SIMULATED[:-1]})."
     )
     assert len(scaled.sim_workers(uuid)) == 2
 
@@ -418,7 +419,7 @@ def test_a_conductor_process_killed_mid_scale_up_is_resumed(
     row = scaled.row(uuid)
     assert row.status == "UPDATE_COMPLETE"
     assert row.status_reason == (
-        "autoscaler: 4 tasks of service web pending (insufficient resources); default-worker 1 → 3"
+        f"autoscaler: 4 tasks of service web pending (insufficient resources); default-worker 1 → 3 ({SIMULATED[:-1]})."
     )
     assert len(scaled.sim_workers(uuid)) == 3
     assert [(op.user_id, op.state) for op in scaled.operations(uuid)][-1] == ("autoscaler", "succeeded")

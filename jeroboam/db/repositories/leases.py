@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, bindparam, or_, select, tuple_, update
@@ -228,10 +228,13 @@ _EXTEND = (
     .where(_C.c.uuid == bindparam("cluster"), _C.c.lease_token == bindparam("token"))
     .values(lease_expires_at=bindparam("until"))
 )
+_OPEN_PHASES = select(_OP.c.id, _OP.c.phase, _OP.c.phase_times).where(
+    _OP.c.cluster_id == bindparam("cluster"), _OP.c.state.in_(OPEN)
+)
 _PHASE = (
     update(_OP)
-    .where(_OP.c.cluster_id == bindparam("cluster"), _OP.c.state.in_(OPEN))
-    .values(phase=bindparam("new_phase"))
+    .where(_OP.c.id == bindparam("op"))
+    .values(phase=bindparam("new_phase"), phase_times=bindparam("times", type_=_OP.c.phase_times.type))
 )
 
 
@@ -245,11 +248,21 @@ def fenced_status(session: Session, claim: Claim) -> str | None:
     return status
 
 
-def record_phase(session: Session, claim: Claim, phase: str, lease_until: datetime) -> None:
-    """After ``fenced_status``: extend the lease and record ``phase`` on the open operations."""
+def record_phase(
+    session: Session, claim: Claim, phase: str, lease_until: datetime, now: datetime | None = None
+) -> None:
+    """After ``fenced_status``: extend the lease and record ``phase`` on the open operations, with
+    the time each phase was first entered (``phase_times``, what progress and history show).
+    Only an operation whose phase changes is written."""
     connection = session.connection()
     connection.execute(_EXTEND, {"cluster": claim.cluster_id, "token": claim.token, "until": lease_until})
-    connection.execute(_PHASE, {"cluster": claim.cluster_id, "new_phase": phase})
+    entered = (now or datetime.now(UTC)).isoformat()
+    for row in connection.execute(_OPEN_PHASES, {"cluster": claim.cluster_id}).all():
+        if row.phase == phase:
+            continue
+        times = dict(row.phase_times or {})
+        times.setdefault(phase, entered)
+        connection.execute(_PHASE, {"op": row.id, "new_phase": phase, "times": times})
 
 
 def release(cluster: Cluster) -> None:

@@ -27,6 +27,13 @@ def open_for_cluster(session: Session, cluster_id: str) -> Sequence[Operation]:
     ).all()
 
 
+def history_of_cluster(session: Session, cluster_id: str) -> Sequence[Operation]:
+    """Every operation of a cluster, newest first (the operations extension)."""
+    return session.scalars(
+        select(Operation).where(Operation.cluster_id == cluster_id).order_by(Operation.id.desc())
+    ).all()
+
+
 def supersede_open(session: Session, cluster_id: str, now: datetime, reason: str) -> int:
     result = session.execute(
         update(Operation)

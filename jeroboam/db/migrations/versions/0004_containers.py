@@ -1,7 +1,7 @@
 """containers: the bay-era /v1/containers resource, rows owned by a cluster
 
 Revision ID: 0004
-Revises: 0006 (re-chained after main brought 0006; it was 0003)
+Revises: 0007 (re-chained onto main's head at each merge; it was 0003)
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import mysql
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 revision = "0004"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
