@@ -213,6 +213,18 @@ class DockerDriverSettings(BaseModel):
         ["jeroboam/busybox:latest"],
         description="Images of the host engine loaded into every node before it joins (no registry needed).",
     )
+    copyable_images: list[str] = Field(
+        ["jeroboam/busybox:latest"],
+        description="Images of the host engine that a container (/v1/containers) may name: copied into the "
+        "node it runs on when the node lacks them. Other images must already be on the nodes.",
+    )
+    container_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=25,
+        description="Seconds one container call (/v1/containers: create, action, logs, execute, status) may "
+        "take on a node; a node that does not answer in time shows its containers Unknown.",
+    )
     node_storage: Literal["volume", "tmpfs"] = Field(
         "volume",
         description="Storage of each node's nested Docker: a named volume on the engine's disk, or a tmpfs in "

@@ -111,6 +111,19 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("federation:get", READER, "Show a federation."),
     ("federation:get_all", READER, "List federations."),
     ("federation:detail", READER, "List federations with details."),
+    ("container:create", MEMBER, "Create a container on a bay (the 2015 /v1/containers)."),
+    ("container:delete", MEMBER, "Delete a container."),
+    ("container:update", MEMBER, "Update a container's stored fields."),
+    ("container:get", READER, "Show a container."),
+    ("container:get_all", READER, "List containers."),
+    ("container:detail", READER, "List containers with details."),
+    ("container:start", MEMBER, "Start a container."),
+    ("container:stop", MEMBER, "Stop a container."),
+    ("container:reboot", MEMBER, "Restart a container."),
+    ("container:pause", MEMBER, "Pause a container."),
+    ("container:unpause", MEMBER, "Unpause a container."),
+    ("container:logs", READER, "Read a container's logs."),
+    ("container:execute", MEMBER, "Run a command in a container."),
 )
 
 

@@ -16,8 +16,18 @@ from jeroboam.api.errors import response_for, routing_error_body
 from jeroboam.api.metrics import AdminCheck, MetricsEdge
 from jeroboam.api.middleware import Authenticator, EdgeMiddleware
 from jeroboam.api.v1 import certificates as certificates_api
-from jeroboam.api.v1 import cluster_templates, extensions, federations, mservices, quotas, root, stats
+from jeroboam.api.v1 import (
+    cluster_templates,
+    extensions,
+    federations,
+    kubernetes_resources,
+    mservices,
+    quotas,
+    root,
+    stats,
+)
 from jeroboam.api.v1 import clusters as clusters_api
+from jeroboam.api.v1 import containers as containers_api
 from jeroboam.api.v1 import credentials as credentials_api
 from jeroboam.api.v1 import nodegroups as nodegroups_api
 from jeroboam.config import Settings
@@ -88,6 +98,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(federations.router)
     app.include_router(extensions.router)
     app.include_router(clusters_api.bays_router)
+    app.include_router(containers_api.router)
+    app.include_router(kubernetes_resources.router)
     app.include_router(
         cluster_templates.make_router(
             lambda r: r.app.state.services.cluster_templates, "baymodels", "baymodels", "baymodels (legacy)"

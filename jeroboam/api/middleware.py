@@ -26,7 +26,7 @@ from jeroboam.api.errors import (
     status_of,
     unsupported_version_body,
 )
-from jeroboam.api.versions import VersionHeaderError, parse_version_header
+from jeroboam.api.versions import LEGACY_HEADER, VersionHeaderError, parse_legacy_version_header, parse_version_header
 from jeroboam.context import RequestContext
 from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION, SERVICE_TYPE
 from jeroboam.observability import logs
@@ -71,7 +71,14 @@ async def _send_simple(send: Send, status: int, body: bytes, headers: Headers) -
     await send({"type": "http.response.body", "body": body})
 
 
-def _version_headers(requested: str) -> Headers:
+def _version_headers(requested: str, *, legacy: bool = False) -> Headers:
+    if legacy:  # answered in the spelling asked (Magnum 1.x)
+        return [
+            (b"x-openstack-magnum-api-minimum-version", str(MIN_VERSION).encode()),
+            (b"x-openstack-magnum-api-maximum-version", str(MAX_VERSION).encode()),
+            (b"x-openstack-magnum-api-version", requested.encode()),
+            (b"vary", b"X-OpenStack-Magnum-API-Version"),
+        ]
     return [
         (b"openstack-api-minimum-version", f"{SERVICE_TYPE} {MIN_VERSION}".encode()),
         (b"openstack-api-maximum-version", f"{SERVICE_TYPE} {MAX_VERSION}".encode()),
@@ -152,8 +159,13 @@ class EdgeMiddleware:
             state["context"] = context
 
         if path == "/v1" or path.startswith("/v1/"):
+            # Today's header wins; the 2015 one is served when it is the only one sent.
+            legacy = "openstack-api-version" not in headers and LEGACY_HEADER in headers
             try:
-                version = parse_version_header(headers.get("openstack-api-version"))
+                if legacy:
+                    version = parse_legacy_version_header(headers[LEGACY_HEADER])
+                else:
+                    version = parse_version_header(headers.get("openstack-api-version"))
             except VersionHeaderError as exc:
                 if exc.requested is None:
                     refused = errors.NotAcceptableError(exc.detail)
@@ -161,10 +173,11 @@ class EdgeMiddleware:
                 else:
                     body = unsupported_version_body(exc.requested, accept_json=accept_json)
                     status = status_of(errors.NotAcceptableError)
-                    await _send_simple(send, status, body, extra + _version_headers(str(exc.requested)))
+                    headers_406 = _version_headers(str(exc.requested), legacy=legacy)
+                    await _send_simple(send, status, body, extra + headers_406)
                 return
             state["api_version"] = version
-            extra = extra + _version_headers(str(version))
+            extra = extra + _version_headers(str(version), legacy=legacy)
         state["accept_json"] = accept_json
 
         async def send_with_headers(message: Message) -> None:

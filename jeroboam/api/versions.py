@@ -33,3 +33,19 @@ def parse_version_header(value: str | None) -> Version:
     if version.major != MAX_VERSION.major or not MIN_VERSION <= version <= MAX_VERSION:
         raise VersionHeaderError("unsupported", requested=version)
     return version
+
+
+# The 2015 spelling (Magnum 1.x): ``X-OpenStack-Magnum-API-Version: 1.1``, a bare version.
+LEGACY_HEADER = "x-openstack-magnum-api-version"
+
+
+def parse_legacy_version_header(value: str) -> Version:
+    text = value.strip()
+    if text.lower() == "latest":
+        return MAX_VERSION
+    if not _INT_DOT_INT.match(text):
+        raise VersionHeaderError("Invalid value for X-OpenStack-Magnum-API-Version header")
+    version = Version.parse(text)
+    if version.major != MAX_VERSION.major or not MIN_VERSION <= version <= MAX_VERSION:
+        raise VersionHeaderError("unsupported", requested=version)
+    return version

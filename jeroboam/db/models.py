@@ -279,3 +279,29 @@ class ClusterCertificate(TimestampMixin, Base):
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     not_after: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     operation_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Container(TimestampMixin, Base):
+    """A container of the bay-era ``/v1/containers`` API, on one node (``host``) of its bay.
+
+    ``status`` is the last state an action left it in; answers show the live state the driver
+    reads. The row goes with its cluster (ON DELETE CASCADE), whose nodes take the container along.
+    """
+
+    __tablename__ = "containers"
+    __table_args__ = (Index("ix_containers_project_name", "project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    bay_uuid: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.uuid", ondelete="CASCADE"), nullable=False, index=True
+    )
+    image: Mapped[str] = mapped_column(String(255), nullable=False)
+    command: Mapped[str | None] = mapped_column(String(255))
+    memory: Mapped[str | None] = mapped_column(String(255))
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[str | None] = mapped_column(String(20))
+    host: Mapped[str | None] = mapped_column(String(255))

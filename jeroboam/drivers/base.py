@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from jeroboam.domain.autoscaling import Workload
+from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
 from jeroboam.domain.resources import ResourceKind, ResourceNames
 from jeroboam.domain.specs import (
     ClusterObservation,
@@ -207,3 +208,49 @@ class CatalogDriver:
 
     def startup_warnings(self) -> Sequence[str]:
         return ()
+
+
+# -- containers (the bay-era /v1/containers) -------------------------------------------------------
+class ContainersNotSupportedError(InvalidInputError):
+    """The bay's driver does not run containers (explicitly: it does not implement ContainerDriver)."""
+
+    code = "containers_not_supported"
+
+
+@runtime_checkable
+class ContainerDriver(Protocol):
+    """Containers on a cluster's nodes, asked synchronously by the API's container service.
+
+    Every call is bounded in time. A container whose node or engine is gone is reported by
+    ``observe_containers`` as ``Error`` or ``Unknown`` with a reason, never raised. The other
+    calls raise ``jeroboam.errors`` errors a user can act on: InvalidInputError (an image the
+    cluster cannot get, no node with room), ConflictError (an action the container's state
+    refuses), ServiceUnavailableError (the node's engine does not answer in time).
+    """
+
+    def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
+        """Create (not start) the container on a node with room for it; ``host`` names the node."""
+        ...
+
+    def container_action(self, bay: Bay, container: ContainerRef, action: str) -> ContainerState:
+        """One of ``domain.containers.ACTIONS``; the state it left the container in."""
+        ...
+
+    def container_logs(self, bay: Bay, container: ContainerRef) -> str: ...
+
+    def execute_in_container(self, bay: Bay, container: ContainerRef, command: str) -> ExecResult: ...
+
+    def delete_container(self, bay: Bay, container: ContainerRef) -> None:
+        """Remove it (forcefully); a container or node already gone is not an error."""
+        ...
+
+    def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
+        """The live state of each container, by uuid (one bounded round per node)."""
+        ...
+
+
+def container_driver(driver: Driver) -> ContainerDriver:
+    """``driver`` as a ContainerDriver, or a 400 saying it runs no containers."""
+    if isinstance(driver, ContainerDriver):
+        return driver
+    raise ContainersNotSupportedError(f"The {driver.name} driver does not run containers.")

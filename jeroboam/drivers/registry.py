@@ -8,11 +8,12 @@ from importlib.metadata import entry_points
 
 from jeroboam.config import Settings
 from jeroboam.domain.specs import canonical_coe
-from jeroboam.drivers.base import CatalogDriver, Driver
+from jeroboam.drivers.base import CatalogDriver, ContainerDriver, Driver, container_driver
 from jeroboam.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 GROUP = "jeroboam.drivers"
+__all__ = ["GROUP", "ContainerDriver", "DriverRegistry"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class DriverRegistry:
         if driver:
             return self.get(driver)
         return self.select(canonical_coe(coe), server_type, None)
+
+    def containers(self, driver: str | None, coe: str, server_type: str) -> ContainerDriver:
+        """The driver of a stored template as a ContainerDriver (a 400 when it runs no containers)."""
+        return container_driver(self.serving(driver, coe, server_type))
 
     def supporting(self, coe: str, server_type: str) -> list[str]:
         return [

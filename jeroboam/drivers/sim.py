@@ -85,7 +85,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +94,18 @@ from typing import Any
 from jeroboam.config import Settings
 from jeroboam.domain import autoscaling
 from jeroboam.domain.autoscaling import NodeLoad, PendingTask, Resources, Workload
+from jeroboam.domain.containers import (
+    ACTIONS,
+    ERROR,
+    STOPPED,
+    UNKNOWN,
+    Bay,
+    ContainerRef,
+    ContainerSpec,
+    ContainerState,
+    ExecResult,
+    refusal,
+)
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
@@ -104,7 +116,7 @@ from jeroboam.domain.specs import (
     canonical_coe,
 )
 from jeroboam.drivers.base import CatalogDriver
-from jeroboam.errors import PermanentError, RetryableError
+from jeroboam.errors import ConflictError, PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +131,7 @@ _ENDPOINTS = {"kubernetes": ("https", 6443), "swarm-mode": ("tcp", 2376)}
 _COE_VERSIONS = {"kubernetes": "v1.30.0", "swarm-mode": "24.0.7"}
 # Hosts per cluster before fake addresses repeat (10.<net>.<0-255>.<2-251>).
 _HOSTS = 256 * 250
+SIMULATED_CONTAINER = "simulated by the sim driver: no process runs"
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -507,6 +520,53 @@ class SimDriver(CatalogDriver):
             api_reason="" if state.endpoint else "the simulated endpoint is not published yet",
         )
 
+    # containers (SIMULATED: no process runs; each container is a record on a simulated node)
+
+    def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
+        state = self.read_state(bay.uuid)
+        nodes = [] if state is None else _worker_nodes(state)
+        if not nodes:
+            raise ConflictError(f"The simulated bay {bay.name} has no live worker node to put the container on.")
+        node = nodes[int(container.uuid.replace("-", ""), 16) % len(nodes)]
+        return ContainerState(STOPPED, SIMULATED_CONTAINER, node.name)
+
+    def container_action(self, bay: Bay, container: ContainerRef, action: str) -> ContainerState:
+        seen = self._container_state(bay, container)
+        if seen.status in (ERROR, UNKNOWN):
+            raise ConflictError(f"Cannot {action} container {container.uuid}: {seen.reason}")
+        refused = refusal(action, seen.status)
+        if refused is not None:
+            raise ConflictError(refused)
+        return ContainerState(ACTIONS[action], SIMULATED_CONTAINER, container.host)
+
+    def container_logs(self, bay: Bay, container: ContainerRef) -> str:
+        return f"(simulated container on simulated node {container.host}: no process ran, so there are no logs)"
+
+    def execute_in_container(self, bay: Bay, container: ContainerRef, command: str) -> ExecResult:
+        return ExecResult(f"(simulated: {command!r} did not run; the sim driver runs no process)", 0)
+
+    def delete_container(self, bay: Bay, container: ContainerRef) -> None:
+        return None
+
+    def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
+        return {c.uuid: self._container_state(bay, c) for c in containers}
+
+    def _container_state(self, bay: Bay, container: ContainerRef) -> ContainerState:
+        state = self.read_state(bay.uuid)
+        if state is None:
+            return ContainerState(ERROR, "the simulated bay does not exist (never built, or deleted)", container.host)
+        for group in state.groups.values():
+            for node in group.nodes:
+                if node.name == container.host:
+                    if not node.alive:
+                        return ContainerState(UNKNOWN, f"simulated node {node.name} is down", node.name)
+                    return ContainerState(container.status, SIMULATED_CONTAINER, node.name)
+        return ContainerState(
+            ERROR,
+            f"node {container.host} was removed from the bay (resize or autoheal); the container went with it",
+            container.host,
+        )
+
     def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
         """SIMULATED: the services' replicas placed first fit on the ready worker nodes."""
         self._begin(spec, "workload")
@@ -803,3 +863,9 @@ def _api_address(spec: ClusterSpec) -> str:
         raise PermanentError(f"the sim driver does not simulate coe {spec.coe}; it simulates kubernetes and swarm")
     scheme, port = _ENDPOINTS[coe]
     return f"{scheme}://sim-{spec.uuid.replace('-', '')[:8]}.invalid:{port}"
+
+
+def _worker_nodes(state: SimClusterState) -> list[SimNode]:
+    """Live nodes of worker nodegroups (of any nodegroup when the bay has no worker)."""
+    workers = [n for g in state.groups.values() if g.role != "master" for n in g.nodes if n.alive]
+    return workers or [n for g in state.groups.values() for n in g.nodes if n.alive]

@@ -17,6 +17,7 @@ from jeroboam.services.catalog_lookup import CatalogLookup
 from jeroboam.services.certificates import CertificateService
 from jeroboam.services.cluster_templates import ClusterTemplateService
 from jeroboam.services.clusters import ClusterService
+from jeroboam.services.containers import ContainerService
 from jeroboam.services.federations import FederationService
 from jeroboam.services.history import OperationHistoryService
 from jeroboam.services.metrics import database_snapshot
@@ -45,6 +46,7 @@ class Services:
     nodegroups: NodeGroupService
     keyring: Keyring
     certificates: CertificateService
+    containers: ContainerService
     history: OperationHistoryService
     catalog: CatalogService
 
@@ -95,6 +97,7 @@ class Services:
             nodegroups=NodeGroupService(db, policy, settings, waker, notifier, clusters=clusters),
             keyring=keyring,
             certificates=CertificateService(db, policy, settings, keyring, waker, notifier),
+            containers=ContainerService(db, policy, drivers, settings),
             history=OperationHistoryService(db, clusters),
             catalog=CatalogService(policy, drivers),
         )

@@ -50,8 +50,8 @@ def jeroboam(keystone: KeystoneServer, tmp_path_factory: pytest.TempPathFactory)
     assert server.returncode == 0, f"jeroboam up exited {server.returncode}; log:\n{server.log_tail()}"
 
 
-def register_endpoint(keystone: KeystoneServer, url: str) -> None:
-    """Add a ``container-infra`` service with public/internal/admin endpoints at ``url``."""
+def register_endpoint(keystone: KeystoneServer, url: str, service_type: str = "container-infra") -> None:
+    """Add a ``service_type`` service with public/internal/admin endpoints at ``url``."""
     admin = keystone.admin
     auth = {
         "auth": {
@@ -68,7 +68,7 @@ def register_endpoint(keystone: KeystoneServer, url: str) -> None:
         headers = {"X-Auth-Token": token.headers["X-Subject-Token"]}
         service = client.post(
             "/v3/services",
-            json={"service": {"type": "container-infra", "name": "jeroboam", "enabled": True}},
+            json={"service": {"type": service_type, "name": "jeroboam", "enabled": True}},
             headers=headers,
         )
         assert service.status_code == 201, service.text

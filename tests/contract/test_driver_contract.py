@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from jeroboam.domain.containers import ERROR, RUNNING, STOPPED, UNKNOWN, Bay, ContainerRef, ContainerSpec
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TemplateResources, TlsMaterial
-from jeroboam.drivers.base import ClusterDriver, Driver
+from jeroboam.drivers.base import ClusterDriver, ContainerDriver, Driver
 from jeroboam.errors import InvalidInputError
 from jeroboam.pki import x509
 
@@ -166,3 +167,29 @@ def test_the_control_plane_resizes_as_the_check_promised(driver: ClusterDriver) 
             assert still == workers
     finally:
         driver.delete_cluster(spec)
+
+
+def test_containers_run_their_lifecycle_and_a_gone_cluster_is_reported_not_raised(driver: ClusterDriver) -> None:
+    """The container part of the contract (``ContainerDriver``), on a converged cluster."""
+    assert isinstance(driver, ContainerDriver)
+    spec = spec_of()
+    bay = Bay(spec.uuid, spec.name, spec.project_id, spec.coe)
+    box = ContainerSpec(str(uuid.uuid4()), "box", "jeroboam/busybox:latest", "sleep 600", "16m", {"A": "1"})
+    try:
+        spec = converge(driver, spec)
+        created = driver.create_container(bay, box)
+        assert created.status == STOPPED
+        assert created.host
+        ref = ContainerRef(box.uuid, created.host, created.status)
+        started = driver.container_action(bay, ref, "start")
+        assert started.status == RUNNING
+        ref = ContainerRef(box.uuid, created.host, started.status)
+        assert driver.observe_containers(bay, [ref])[box.uuid].status == RUNNING
+        assert driver.execute_in_container(bay, ref, "true").exit_code == 0
+        assert isinstance(driver.container_logs(bay, ref), str)
+    finally:
+        driver.delete_cluster(spec)
+    gone = driver.observe_containers(bay, [ref])[box.uuid]
+    assert gone.status in (ERROR, UNKNOWN)
+    assert gone.reason
+    driver.delete_container(bay, ref)  # what is gone is deleted without an error

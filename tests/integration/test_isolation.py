@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import update
 
 from jeroboam.db.models import Cluster, NodeGroup
+from jeroboam.drivers.sim import SimClusterState, SimDriver, SimNode, SimNodeGroup
 from tests.conftest import Api, RunningServer
 from tests.support.identities import ADMIN, ALPHA_MEMBER, ALPHA_READER, BETA_MEMBER, Identity
 
@@ -44,6 +45,7 @@ TEMPLATE = {
     "flavor_id": "m1.small",
     "master_flavor_id": "m1.small",
 }
+SWARM_TEMPLATE = {**TEMPLATE, "coe": "swarm-mode"}
 
 
 def _csr() -> str:
@@ -135,6 +137,22 @@ def seed(server: RunningServer) -> World:
         )
         world.values["federation"] = federation["uuid"]
 
+        swarm_template = _ok(owner.post("/v1/clustertemplates", json={**SWARM_TEMPLATE, "name": "iso-swarm"}), 201)
+        swarm = _ok(
+            owner.post(
+                "/v1/clusters",
+                json={"name": "iso-swarm", "cluster_template_id": swarm_template["uuid"], "node_count": 1},
+            ),
+            202,
+        )
+        world.values["swarm"] = swarm["uuid"]
+        _complete(server, swarm["uuid"])
+        _simulated_worker(server, swarm["uuid"])
+        box = _ok(
+            owner.post("/v1/containers", json={"name": "iso-box", "image": "busybox", "bay_uuid": swarm["uuid"]}), 201
+        )
+        world.values["container"] = box["uuid"]
+
         _ok(admin.post("/v1/quotas", json={"project_id": OWNER_PROJECT, "resource": "Cluster", "hard_limit": 5}), 201)
         world.values["project"] = OWNER_PROJECT
         world.values["csr"] = CSR
@@ -146,6 +164,21 @@ def seed(server: RunningServer) -> World:
 
 def _replace(path: str, value: Any) -> dict[str, Any]:
     return {"op": "replace", "path": path, "value": value}
+
+
+def _simulated_worker(server: RunningServer, cluster_uuid: str) -> None:
+    """Stand in for the conductor: the sim driver's state of a built cluster with one worker."""
+    sim = server.services.drivers.get("sim")
+    assert isinstance(sim, SimDriver)
+    node = SimNode(name="iso-swarm-worker-0", index=0, address="10.9.0.2", image="fedora-coreos", flavor="m1.small")
+    state = SimClusterState(
+        uuid=cluster_uuid,
+        network="10.9.0.0/16",
+        endpoint="tcp://iso-swarm.invalid:2376",
+        groups={"default-worker": SimNodeGroup(role="worker", nodes=[node], next_index=1)},
+    )
+    sim.state_dir.mkdir(parents=True, exist_ok=True)
+    (sim.state_dir / f"{cluster_uuid}.json").write_text(state.to_json())
 
 
 def _complete(server: RunningServer, cluster_uuid: str) -> None:
@@ -214,6 +247,9 @@ FEDERATION_LIST = listed(
 QUOTAS = frozenset({OWNER_PROJECT})
 QUOTA_LIST_ALL = listed("quotas", "project_id", QUOTAS, admin=QUOTAS)
 QUOTA_LIST_OWN = listed("quotas", "project_id", QUOTAS, admin=NOTHING)
+
+BOXES = frozenset({"iso-box"})
+CONTAINER_LIST = listed("containers", "name", BOXES, owner=BOXES, reader=BOXES, other=NOTHING, admin=NOTHING)
 
 NG = "/v1/clusters/{cluster}/nodegroups"
 RENAME = [_replace("/name", "iso-renamed")]
@@ -334,6 +370,40 @@ ROWS: tuple[Row, ...] = (
         body={"cluster_uuid": "{cluster}", "csr": "{csr}"}),
     Row("ca rotate", "PATCH", "/v1/certificates/{cluster}", (202, 403, 404, 404)),
     Row("credentials rotate", "PATCH", "/v1/credentials/{cluster}", (202, 403, 404, 404)),
+    # ---- bay-era containers (project-scoped even for admins, like federations); the container
+    # starts Stopped, so pause and unpause reach the state check (409) for the owner
+    Row("container list", "GET", "/v1/containers", (200, 200, 200, 200), listed=CONTAINER_LIST),
+    Row("container detail list", "GET", "/v1/containers/detail", (200, 200, 200, 200), listed=CONTAINER_LIST),
+    Row("container get", "GET", "/v1/containers/{container}", (200, 200, 404, 404)),
+    Row("container logs", "GET", "/v1/containers/{container}/logs", (200, 200, 404, 404)),
+    # An invisible bay in the body is a 400, as upstream's unknown bay.
+    Row("container create", "POST", "/v1/containers", (201, 403, 400, 400),
+        body={"image": "busybox", "bay_uuid": "{swarm}"}),
+    Row("container rename", "PATCH", "/v1/containers/{container}", (200, 403, 404, 404), body=RENAME),
+    Row("container delete", "DELETE", "/v1/containers/{container}", (204, 403, 404, 404)),
+    Row("container start", "PUT", "/v1/containers/{container}/start", (200, 403, 404, 404)),
+    Row("container stop", "PUT", "/v1/containers/{container}/stop", (200, 403, 404, 404)),
+    Row("container reboot", "PUT", "/v1/containers/{container}/reboot", (200, 403, 404, 404)),
+    Row("container pause", "PUT", "/v1/containers/{container}/pause", (409, 403, 404, 404)),
+    Row("container unpause", "PUT", "/v1/containers/{container}/unpause", (409, 403, 404, 404)),
+    Row("container execute", "PUT", "/v1/containers/{container}/execute?command=true", (200, 403, 404, 404)),
+    # ---- pods, services, rcs: refused on a swarm bay (400) once the bay is found; another
+    # project's bay is 404
+    *(
+        Row(f"{kind} {what}", method, path.format(kind=kind), expect, body=body)
+        for kind in ("pods", "services", "rcs")
+        for what, method, path, expect, body in (
+            ("list", "GET", "/v1/{kind}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+            ("detail list", "GET", "/v1/{kind}/detail?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+            ("create", "POST", "/v1/{kind}", (400, 400, 404, 404), {"bay_uuid": "{swarm}", "manifest": "{{}}"}),
+            ("get", "GET", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), None),
+            ("get by query", "GET", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+            ("update", "PATCH", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), RENAME),
+            ("update by query", "PATCH", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), RENAME),
+            ("delete", "DELETE", "/v1/{kind}/{{container}}/{{swarm}}", (400, 400, 404, 404), None),
+            ("delete by query", "DELETE", "/v1/{kind}/{{container}}?bay_ident={{swarm}}", (400, 400, 404, 404), None),
+        )
+    ),
 )
 # fmt: on
 

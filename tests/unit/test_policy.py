@@ -75,6 +75,11 @@ EXPECTED_DEFAULTS = {
     "magnum-service:get_all": "rule:context_is_admin",
     **{f"federation:{a}": "rule:admin_or_member" for a in ("create", "update", "delete")},
     **{f"federation:{a}": "rule:admin_or_reader" for a in ("get", "get_all", "detail")},
+    **{
+        f"container:{a}": "rule:admin_or_member"
+        for a in ("create", "delete", "update", "start", "stop", "reboot", "pause", "unpause", "execute")
+    },
+    **{f"container:{a}": "rule:admin_or_reader" for a in ("get", "get_all", "detail", "logs")},
     # Jeroboam's own (no Magnum counterpart): DELETE /v1/clusters/{id}?force=true, the owner's by default.
     "cluster:delete_force": "rule:admin_or_member",
 }

@@ -30,6 +30,7 @@ from docker.models.containers import Container
 from jeroboam.config import Settings
 from jeroboam.domain import autoscaling
 from jeroboam.domain.autoscaling import Workload
+from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec, ContainerState, ExecResult
 from jeroboam.domain.resources import resource_id
 from jeroboam.domain.specs import (
     ClusterObservation,
@@ -45,6 +46,7 @@ from jeroboam.domain.specs import (
 from jeroboam.drivers.base import CatalogDriver
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
+from jeroboam.drivers.docker.containers import BayContainers, NodeUnavailableError, user_error
 from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, node_image
 from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
@@ -89,6 +91,7 @@ class DockerDriver(CatalogDriver):
         flavors.update({resource_id("flavor", name): flavor for name, flavor in settings.docker.flavors.items()})
         self.nodes = Nodes(settings.docker, flavors, Path(cache))
         self._images: dict[str, str] = {}
+        self.containers = BayContainers(settings.docker, self.placement, self.nodes)
         # Node creations in flight per engine, bounded over every cluster ([docker]
         # max_parallel_node_creates), and clusters whose creation a delete stopped.
         self._create_slots = {
@@ -253,6 +256,25 @@ class DockerDriver(CatalogDriver):
         if home is None:
             return ClusterObservation(None, False, (), api_reason="the cluster has no network on any Docker engine")
         return self._observe(home, spec)
+
+    # -- containers (the bay-era /v1/containers; see containers.py) --------------------------------
+    def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
+        return _answering(lambda: self.containers.create(bay, container))
+
+    def container_action(self, bay: Bay, container: ContainerRef, action: str) -> ContainerState:
+        return _answering(lambda: self.containers.act(bay, container, action))
+
+    def container_logs(self, bay: Bay, container: ContainerRef) -> str:
+        return _answering(lambda: self.containers.logs(bay, container))
+
+    def execute_in_container(self, bay: Bay, container: ContainerRef, command: str) -> ExecResult:
+        return _answering(lambda: self.containers.execute(bay, container, command))
+
+    def delete_container(self, bay: Bay, container: ContainerRef) -> None:
+        _answering(lambda: self.containers.delete(bay, container))
+
+    def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
+        return self.containers.observe(bay, containers)
 
     def observe_workload(self, spec: ClusterSpec, timeout: float) -> Workload:
         """The swarm's pending and running tasks, read from a manager (each call bounded by the
@@ -618,6 +640,14 @@ class DockerDriver(CatalogDriver):
         if seen.state != "ready":
             return NodeObservation(node.name, address, False, f"swarm node is {seen.state} {seen.message}".strip())
         return NodeObservation(node.name, address, True)
+
+
+def _answering(call: Callable[[], T]) -> T:
+    """A container call; a node that cannot be reached is the user's error with the reason."""
+    try:
+        return call()
+    except NodeUnavailableError as exc:
+        raise user_error(exc) from exc
 
 
 def _remove_container(container: Container) -> None:

@@ -287,12 +287,16 @@ class Nodes:
         """Load the ``preload_images`` into the node before it joins, so no task lands on a node
         that lacks its image (without a registry it could never pull it)."""
         for ref in self.settings.preload_images:
-            archive = self._archive(home, ref)
-            inside = f"{PRELOAD_DIR}/{archive.name}"
-            node.container.put_archive("/", _tar({inside[1:]: (archive.read_bytes(), 0o644)}))
-            code, output = run_in(node.container, ["sh", "-c", f"docker load -q -i {inside} && rm -f {inside}"])
-            if code != 0:
-                raise RetryableError(f"could not load image {ref} into node {node.name}: {output[-200:]}", 2)
+            self.load(home, node, ref)
+
+    def load(self, home: Home, node: Node, ref: str) -> None:
+        """Copy image ``ref`` of the engine into the node's own Docker engine."""
+        archive = self._archive(home, ref)
+        inside = f"{PRELOAD_DIR}/{archive.name}"
+        node.container.put_archive("/", _tar({inside[1:]: (archive.read_bytes(), 0o644)}))
+        code, output = run_in(node.container, ["sh", "-c", f"docker load -q -i {inside} && rm -f {inside}"])
+        if code != 0:
+            raise RetryableError(f"could not load image {ref} into node {node.name}: {output[-200:]}", 2)
 
     def _archive(self, home: Home, ref: str) -> Path:
         client = home.engine.client

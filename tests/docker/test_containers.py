@@ -1,0 +1,274 @@
+"""/v1/containers on a real swarm-mode cluster of the docker provider, through ``jeroboam up``.
+
+The tests run in file order and share one cluster (1 manager, 2 workers): a container is created
+Stopped on a worker, started, its logs and an ``execute`` give the real output and exit code, its
+memory limit and environment are what the engine applied, pause/unpause/reboot/stop move its live
+status; an image the cluster cannot get is a 400 naming the ways to provide it, and an image the
+operator allowed is copied from the host engine on demand; a node that hangs shows its containers
+Unknown with the reason (bounded, never a hang); a node removed by a resize shows them Error; the
+delete of a container and of the cluster leaves nothing on the engine. Run with ``-s`` for the
+transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from tests.compat.conftest import JeroboamProcess, running_jeroboam
+from tests.compat.conftest import poll as poll_until
+
+pytestmark = [pytest.mark.docker]
+
+WAIT = 180.0
+LABEL = "org.jeroboam.cluster"
+COPIED = "jeroboam-e2e/copied:1"  # a tag made by this test on the host engine, copied on demand
+FAST = {
+    "JEROBOAM_CONDUCTOR__POLL_INTERVAL": "0.2",
+    "JEROBOAM_CONDUCTOR__HEALTH_POLLING_INTERVAL": "1",
+    "JEROBOAM_X509__KEY_ALGORITHM": "ec",
+    "JEROBOAM_DOCKER__COPYABLE_IMAGES": json.dumps(["jeroboam/busybox:latest", COPIED]),
+    "JEROBOAM_DOCKER__CONTAINER_TIMEOUT": "10",
+}
+HEADERS = {"OpenStack-API-Version": "container-infra latest"}
+
+
+@dataclass
+class Bay:
+    server: JeroboamProcess
+    client: httpx.Client
+    host: docker.DockerClient
+    uuid: str = ""
+    container: str = ""
+
+    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        response = self.client.request(method, path, **kw)
+        print(f"$ {method} {path} -> {response.status_code} {response.text[:300]}", flush=True)
+        return response
+
+    def show(self, uuid: str) -> dict[str, Any]:
+        response = self.call("GET", f"/v1/containers/{uuid}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def node(self, name: str) -> Any:
+        [found] = self.host.containers.list(
+            all=True, filters={"label": [f"{LABEL}={self.uuid}", f"org.jeroboam.node={name}"]}
+        )
+        return found
+
+    def in_node(self, name: str, *command: str) -> str:
+        result = self.node(name).exec_run(["docker", *command])
+        output: bytes = result.output
+        assert result.exit_code == 0, output.decode()
+        return output.decode().strip()
+
+    def wait_cluster(self, wanted: str) -> None:
+        def probe() -> bool | None:
+            body = self.client.get(f"/v1/clusters/{self.uuid}").json()
+            assert body["status"] == wanted or body["status"].endswith("_IN_PROGRESS"), body["status_reason"]
+            return True if body["status"] == wanted else None
+
+        poll_until(f"cluster {wanted}", probe, WAIT, 0.3)
+
+
+@pytest.fixture(scope="module")
+def bay(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Bay]:
+    work = tmp_path_factory.mktemp("containers-e2e")
+    docker_client.images.get("jeroboam/busybox:latest").tag(*COPIED.split(":"))  # made by the driver's preload
+    try:
+        with running_jeroboam(work / "data", env=FAST) as server:
+            client = httpx.Client(base_url=server.url, headers=HEADERS, timeout=60)
+            state = Bay(server, client, docker_client)
+            template = client.post(
+                "/v1/clustertemplates",
+                json={
+                    "name": "swarm",
+                    "coe": "swarm-mode",
+                    "image_id": "jeroboam-node",
+                    "external_network_id": "public",
+                    "flavor_id": "m1.small",
+                    "master_flavor_id": "m1.small",
+                },
+            )
+            assert template.status_code == 201, template.text
+            created = client.post(
+                "/v1/clusters",
+                json={"name": "boxes", "cluster_template_id": template.json()["uuid"], "node_count": 2},
+            )
+            assert created.status_code == 202, created.text
+            state.uuid = created.json()["uuid"]
+            state.wait_cluster("CREATE_COMPLETE")
+            yield state
+            if state.uuid:
+                client.delete(f"/v1/clusters/{state.uuid}")
+                poll_until(
+                    "cluster gone",
+                    lambda: client.get(f"/v1/clusters/{state.uuid}").status_code == 404 or None,
+                    WAIT,
+                    0.3,
+                )
+            client.close()
+    finally:
+        docker_client.images.remove(COPIED)  # only the tag this test made
+
+
+def test_a_container_is_created_stopped_on_a_worker_with_its_limits(bay: Bay) -> None:
+    response = bay.call(
+        "POST",
+        "/v1/containers",
+        json={
+            "name": "greeter",
+            "image": "jeroboam/busybox:latest",
+            "bay_uuid": bay.uuid,
+            "command": "sh -c 'echo hello-$GREETING; exec sleep 600'",
+            "memory": "64m",
+            "environment": {"GREETING": "world"},
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "Stopped"
+    assert "-default-worker-" in body["host"]
+    bay.container = body["uuid"]
+    inspect = json.loads(bay.in_node(body["host"], "inspect", f"jb-{bay.container}"))[0]
+    assert inspect["HostConfig"]["Memory"] == 64 * 1024 * 1024
+    assert "GREETING=world" in inspect["Config"]["Env"]
+    assert inspect["Config"]["Hostname"] == bay.container
+
+
+def test_start_logs_and_execute_give_the_real_output(bay: Bay) -> None:
+    started = bay.call("PUT", f"/v1/containers/{bay.container}/start")
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "Running"
+    assert bay.show(bay.container)["status"] == "Running"
+    logs = poll_until(
+        "the greeting in the logs",
+        lambda: (
+            out
+            if "hello-world" in (out := bay.call("GET", f"/v1/containers/{bay.container}/logs").json()["output"])
+            else None
+        ),
+        30,
+        0.2,
+    )
+    assert logs.strip() == "hello-world"
+    run = bay.call(
+        "PUT", f"/v1/containers/{bay.container}/execute", params={"command": "sh -c 'echo $GREETING; exit 3'"}
+    )
+    assert run.status_code == 200, run.text
+    assert run.json() == {"output": "world\n", "exit_code": 3}
+
+
+def test_actions_move_the_live_status(bay: Bay) -> None:
+    for action, status in (("pause", "Paused"), ("unpause", "Running"), ("reboot", "Running"), ("stop", "Stopped")):
+        response = bay.call("PUT", f"/v1/containers/{bay.container}/{action}")
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == status
+        assert bay.show(bay.container)["status"] == status
+    refused = bay.call("PUT", f"/v1/containers/{bay.container}/pause")
+    assert refused.status_code == 409
+    assert "not running" in refused.json()["errors"][0]["detail"]
+    refused_exec = bay.call("PUT", f"/v1/containers/{bay.container}/execute", params={"command": "true"})
+    assert refused_exec.status_code == 409
+
+
+def test_an_image_the_cluster_cannot_get_is_a_clear_400(bay: Bay) -> None:
+    response = bay.call("POST", "/v1/containers", json={"image": "nosuch/image:1", "bay_uuid": bay.uuid})
+    assert response.status_code == 400
+    text = response.json()["errors"][0]["detail"]
+    assert "nosuch/image:1" in text
+    assert "[docker] copyable_images" in text
+    too_big = bay.call(
+        "POST", "/v1/containers", json={"image": "jeroboam/busybox:latest", "bay_uuid": bay.uuid, "memory": "100g"}
+    )
+    assert too_big.status_code == 400
+    assert "room" in too_big.json()["errors"][0]["detail"]
+
+
+def test_an_allowed_host_image_is_copied_into_the_node_on_demand(bay: Bay) -> None:
+    response = bay.call(
+        "POST", "/v1/containers", json={"image": COPIED, "bay_uuid": bay.uuid, "command": "echo copied"}
+    )
+    assert response.status_code == 201, response.text
+    uuid, node = response.json()["uuid"], response.json()["host"]
+    assert COPIED in bay.in_node(node, "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert bay.call("PUT", f"/v1/containers/{uuid}/start").status_code == 200
+    poll_until(
+        "the copied image's output",
+        lambda: True if "copied" in bay.call("GET", f"/v1/containers/{uuid}/logs").json()["output"] else None,
+        30,
+        0.2,
+    )
+    assert poll_until("exited", lambda: True if bay.show(uuid)["status"] == "Stopped" else None, 30, 0.2)
+    assert bay.call("DELETE", f"/v1/containers/{uuid}").status_code == 204
+    assert f"jb-{uuid}" not in bay.in_node(node, "ps", "-a", "--format", "{{.Names}}").split()
+
+
+def test_a_hung_node_shows_its_containers_unknown_without_hanging(bay: Bay) -> None:
+    node = bay.node(bay.show(bay.container)["host"])
+    node.pause()
+    try:
+        began = time.monotonic()
+        shown = bay.show(bay.container)
+        elapsed = time.monotonic() - began
+        print(f"  (show with the node paused: {elapsed:.2f} s)", flush=True)
+        assert shown["status"] == "Unknown"
+        assert "paused" in shown["status_reason"]
+        listed = bay.call("GET", "/v1/containers").json()["containers"]
+        assert [c["status"] for c in listed if c["uuid"] == bay.container] == ["Unknown"]
+        refused = bay.call("PUT", f"/v1/containers/{bay.container}/start")
+        assert refused.status_code == 503
+    finally:
+        node.unpause()
+
+
+def test_a_container_whose_node_a_resize_removed_is_error(bay: Bay) -> None:
+    host = bay.show(bay.container)["host"]
+    resized = bay.call(
+        "POST", f"/v1/clusters/{bay.uuid}/actions/resize", json={"node_count": 1, "nodes_to_remove": [host]}
+    )
+    assert resized.status_code == 202, resized.text
+    bay.wait_cluster("UPDATE_COMPLETE")
+    shown = bay.show(bay.container)
+    print(f"  (after its node was removed: {shown['status']}: {shown['status_reason']})", flush=True)
+    assert shown["status"] == "Error"
+    assert f"node {host} is no longer part of bay" in shown["status_reason"]
+    assert bay.call("DELETE", f"/v1/containers/{bay.container}").status_code == 204
+
+
+def test_deleting_the_cluster_leaves_no_container_and_no_docker_object(bay: Bay) -> None:
+    made = bay.call(
+        "POST",
+        "/v1/containers",
+        json={"image": "jeroboam/busybox:latest", "bay_uuid": bay.uuid, "command": "sleep 600"},
+    )
+    assert made.status_code == 201
+    started = bay.call("PUT", f"/v1/containers/{made.json()['uuid']}/start")
+    assert started.json()["status"] == "Running"
+    assert bay.call("DELETE", f"/v1/clusters/{bay.uuid}").status_code == 204
+    poll_until(
+        "cluster gone",
+        lambda: True if bay.client.get(f"/v1/clusters/{bay.uuid}").status_code == 404 else None,
+        WAIT,
+        0.3,
+    )
+    assert bay.call("GET", f"/v1/containers/{made.json()['uuid']}").status_code == 404
+    assert bay.call("GET", "/v1/containers").json()["containers"] == []
+    label = {"label": f"{LABEL}={bay.uuid}"}
+    left = (
+        len(bay.host.containers.list(all=True, filters=label))
+        + len(bay.host.volumes.list(filters=label))
+        + len(bay.host.networks.list(filters=label))
+    )
+    print(f"  (Docker objects of the cluster left on the engine: {left})", flush=True)
+    assert left == 0
+    bay.uuid = ""
