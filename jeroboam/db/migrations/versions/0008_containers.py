@@ -1,6 +1,6 @@
 """containers: the bay-era /v1/containers resource, rows owned by a cluster
 
-Revision ID: 0004
+Revision ID: 0008
 Revises: 0007 (re-chained onto main's head at each merge; it was 0003)
 Create Date: 2026-12-02
 """
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
-revision = "0004"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
