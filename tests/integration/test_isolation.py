@@ -359,6 +359,9 @@ ROWS: tuple[Row, ...] = (
     Row("quota delete", "DELETE", "/v1/quotas/{project}/Cluster", (403, 403, 403, 204)),
     # ---- stats (own project by default; another project's is 403 for non-admins)
     Row("stats", "GET", "/v1/stats", (200, 200, 200, 200)),
+    # Jeroboam's own extensions (the dashboard's): the drivers' catalog, a cluster's operations.
+    Row("driver catalog", "GET", "/v1/jeroboam/catalog", (200, 200, 200, 200)),
+    Row("cluster operations", "GET", "/v1/jeroboam/clusters/{cluster}/operations", (200, 200, 404, 200)),
     Row("stats of the owner's project", "GET", "/v1/stats?project_id={project}", (200, 200, 403, 200)),
     # ---- conductor services (admin only)
     Row("service list", "GET", "/v1/mservices", (403, 403, 403, 200)),
