@@ -64,16 +64,10 @@ def cluster_labels(
 
 def label_count(labels: Mapping[str, str], key: str) -> int | None:
     """An integer-valued label such as ``min_node_count``, or None when absent."""
-    raw = labels.get(key)
-    if raw is None:
-        return None
     try:
-        value = int(str(raw).strip())
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise InvalidFieldError("labels", dict(labels), f"Label {key} must be a non-negative integer, not '{raw}'.")
-    return value
+        return autoscaling.count_label(labels, key)
+    except InvalidInputError as exc:  # named as the field it came in
+        raise InvalidFieldError("labels", dict(labels), exc.message) from None
 
 
 def quota_message(limit: int) -> str:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -69,6 +68,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from tests.support.file_lock import held
 
 if TYPE_CHECKING:
     from jeroboam.config import KeystoneAuthtokenSettings
@@ -255,27 +256,6 @@ def _venv_is_healthy(venv: Path) -> bool:
     return found.returncode == 0 and found.stdout.strip() == KEYSTONE_VERSION
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise KeystoneHarnessError(
-                        f"another process held {path} for more than {timeout:.0f} s (building the Keystone virtualenv?)"
-                    ) from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def ensure_keystone_venv(venv: Path | None = None, *, timeout: float = INSTALL_TIMEOUT) -> Path:
     """Return a virtualenv with Keystone installed, building it when missing or unhealthy."""
     venv = (venv or keystone_venv_path()).absolute()
@@ -286,7 +266,7 @@ def ensure_keystone_venv(venv: Path | None = None, *, timeout: float = INSTALL_T
     uv = str(beside) if beside.exists() else shutil.which("uv")
     if uv is None:
         raise KeystoneHarnessError(f"'uv' is neither beside {sys.executable} nor on PATH; it builds the Keystone venv")
-    with _file_lock(venv.with_name(venv.name + ".lock"), timeout):
+    with held(venv.with_name(venv.name + ".lock"), timeout, KeystoneHarnessError):
         if _venv_is_healthy(venv):  # built by whoever held the lock
             return venv
         log_path = venv.with_name(venv.name + ".install.log")

@@ -9,18 +9,17 @@ Python 3 quirks of the client's age (see that file).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.file_lock import held
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ("python-magnumclient==1.1.0", "six")
@@ -43,25 +42,6 @@ def _healthy(venv: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _locked(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{path} stayed locked for {timeout:.0f} s") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def ensure_venv(venv: Path = VENV) -> Path:
     if _healthy(venv):
         return venv
@@ -69,7 +49,7 @@ def ensure_venv(venv: Path = VENV) -> Path:
     uv = str(beside) if beside.exists() else shutil.which("uv")
     if uv is None:
         raise RuntimeError(f"'uv' is neither beside {sys.executable} nor on PATH; it builds {venv}")
-    with _locked(venv.with_name(venv.name + ".lock"), INSTALL_TIMEOUT):
+    with held(venv.with_name(venv.name + ".lock"), INSTALL_TIMEOUT, RuntimeError):
         if _healthy(venv):
             return venv
         shutil.rmtree(venv, ignore_errors=True)

@@ -12,17 +12,17 @@ PyPI stood on ``EXCLUDE_NEWER``, so a venv built later is the one tested.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.file_lock import held
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache"
@@ -126,25 +126,6 @@ def _healthy(spec: VenvSpec, venv: Path) -> bool:
     return found.returncode == 0 and json.loads(found.stdout) == dict(spec.check)
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path, timeout: float) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise VenvError(f"another process held {path} for more than {timeout:.0f} s") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _run(command: list[str], log_path: Path, timeout: float) -> None:
     with log_path.open("a") as log:
         log.write(f"$ {' '.join(command)}\n")
@@ -175,7 +156,7 @@ def ensure_venv(spec: VenvSpec, *, timeout: float = INSTALL_TIMEOUT) -> Path:
     if _healthy(spec, venv):
         return venv
     uv = _uv()
-    with _file_lock(venv.with_name(venv.name + ".lock"), timeout):
+    with held(venv.with_name(venv.name + ".lock"), timeout, VenvError):
         if _healthy(spec, venv):  # built by whoever held the lock
             return venv
         log_path = venv.with_name(venv.name + ".install.log")
