@@ -16,7 +16,7 @@ from jeroboam.cmd.configuration import settings_from, setup_logging
 from jeroboam.cmd.preflight import check_secrets, secrets_keyring, warn_about_drivers
 from jeroboam.cmd.workers import serve_workers, worker_settings
 from jeroboam.conductor.worker import Conductor
-from jeroboam.config import Settings
+from jeroboam.config import DockerDriverSettings, Settings
 from jeroboam.db import migrate
 from jeroboam.observability.metrics import use_multiprocess
 from jeroboam.rpc.amqp import broker_notifier
@@ -45,15 +45,17 @@ def usage_banner(host: str, port: int, data_dir: str, auth: str) -> str:
     return "\n".join(lines)
 
 
-def share_single_engine(settings: Settings) -> str | None:
+def share_single_engine(settings: Settings) -> tuple[Settings, str | None]:
     """The all-in-one lets every project use its one local Docker engine (unless the operator said
-    otherwise); the message says so, since nodes of different projects then share a kernel."""
+    otherwise): the settings validated again with that default, and a message saying so, since nodes
+    of different projects then share a kernel. The loaded settings are never changed in place."""
     docker = settings.docker
     if "allow_project_mixing" in docker.model_fields_set or len(docker.engines) != 1:
-        return None
-    docker.allow_project_mixing = True
+        return settings, None
+    shared = docker.model_copy(update={"allow_project_mixing": True})
+    settings = Settings.model_validate({**dict(settings), "docker": DockerDriverSettings.model_validate(dict(shared))})
     engine = docker.engines[0]
-    return (
+    return settings, (
         f"Docker clusters of every project share the engine {engine.name} ({engine.url}), so their nodes share "
         "one kernel: fine for one user, no boundary between tenants. Set [docker] allow_project_mixing = false "
         "to give each project an engine of its own (docs/security.md)."
@@ -67,7 +69,7 @@ def up(args: argparse.Namespace) -> int:
     if settings.api.workers > 1:
         # Every worker and this process's conductor write samples there; any worker's /metrics sums them.
         use_multiprocess(settings.metrics_dir, clear=True)
-    mixing = share_single_engine(settings)
+    settings, mixing = share_single_engine(settings)
     # With one API process, API and conductor share it: wake-ups go straight from one to the other.
     in_process = InProcessWaker()
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
@@ -127,7 +129,7 @@ def worker_app() -> object:
     database pool, and wake-ups sent to the supervisor's conductor."""
     settings = worker_settings(data_dir=os.environ[WORKER_DATA_DIR_ENV])
     setup_logging(settings)
-    share_single_engine(settings)
+    settings, _ = share_single_engine(settings)
     waker = DatagramWaker(settings.data_dir / WAKEUP_SOCKET)
     notifier = broker_notifier(settings, f"jeroboam.{settings.service.host}")
     services = Services.build(settings, waker=waker, notifier=notifier, keyring=secrets_keyring(settings))

@@ -17,22 +17,23 @@ from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
 
 
 def test_the_all_in_one_shares_its_single_engine_and_says_so() -> None:
-    settings = Settings()
-    message = share_single_engine(settings)
+    loaded = Settings()
+    settings, message = share_single_engine(loaded)
     assert settings.docker.allow_project_mixing is True
+    assert loaded.docker.allow_project_mixing is False  # the loaded settings are not changed in place
     assert message is not None
     assert "one kernel" in message
 
 
 def test_an_explicit_setting_wins_over_the_all_in_one_default() -> None:
     settings = Settings(docker=DockerDriverSettings(allow_project_mixing=False))
-    assert share_single_engine(settings) is None
+    assert share_single_engine(settings) == (settings, None)
     assert settings.docker.allow_project_mixing is False
 
 
 def test_several_engines_keep_one_project_per_engine() -> None:
     settings = Settings(docker=DockerDriverSettings(engines=[DockerEngineSettings(), DockerEngineSettings(name="b")]))
-    assert share_single_engine(settings) is None
+    assert share_single_engine(settings) == (settings, None)
     assert settings.docker.allow_project_mixing is False
 
 
