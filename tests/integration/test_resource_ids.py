@@ -81,9 +81,9 @@ def test_configured_resources_are_accepted_by_id_and_shown_as_sent(alpha: Api) -
 @pytest.mark.parametrize(
     ("field", "message"),
     [
-        ("image_id", "Image {} could not be found. Images of the sim driver: fedora-coreos-latest, jeroboam-node."),
-        ("flavor_id", "Unable to find flavor {}. Flavors of the sim driver: ds2G, m1.small."),
-        ("external_network_id", "External network {} could not be found. External networks of the sim driver: public."),
+        ("image_id", "Image {} could not be found; images of the sim driver: fedora-coreos-latest, jeroboam-node."),
+        ("flavor_id", "Unable to find flavor {}; flavors of the sim driver: ds2G, m1.small."),
+        ("external_network_id", "External network {} could not be found; external networks of the sim driver: public."),
     ],
 )
 def test_an_unknown_id_is_400_naming_the_choices(alpha: Api, field: str, message: str) -> None:
