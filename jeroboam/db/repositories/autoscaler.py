@@ -8,10 +8,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Operation
+from jeroboam.db.repositories import leases
 from jeroboam.db.repositories.leases import Claim
 from jeroboam.domain import states
 
@@ -21,38 +22,12 @@ COMPLETE = sorted(status.value for status in states.COMPLETE)
 def claim_due(
     session: Session, owner: str, now: datetime, lease_until: datetime, limit: int, *, skip_locked: bool
 ) -> list[Claim]:
-    """Claim, in two statements, up to ``limit`` settled (``*_COMPLETE``) autoscaled clusters
-    whose ``autoscale_at`` has come and whose lease is free; each claim bumps the fencing token."""
-    stmt = (
-        select(Cluster.id, Cluster.uuid, Cluster.lease_token, Cluster.generation)
-        .where(Cluster.autoscale_at <= now)
-        .where(or_(Cluster.lease_expires_at.is_(None), Cluster.lease_expires_at < now))
-        .where(Cluster.status.in_(COMPLETE))
-        .order_by(Cluster.autoscale_at)
-        .limit(limit)
-    )
-    if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = session.execute(stmt).all()
-    if not rows:
-        return []
-    session.execute(
-        update(Cluster)
-        .where(
-            Cluster.id.in_([row.id for row in rows]),
-            tuple_(Cluster.id, Cluster.lease_token).in_([(row.id, row.lease_token) for row in rows]),
-        )
-        .values(lease_owner=owner, lease_expires_at=lease_until, lease_token=Cluster.lease_token + 1)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = session.execute(
-        select(Cluster.uuid, Cluster.lease_token, Cluster.generation).where(
-            Cluster.id.in_([row.id for row in rows]),
-            Cluster.lease_owner == owner,
-            Cluster.lease_expires_at == lease_until,
-        )
-    ).all()
-    return [Claim(row.uuid, row.lease_token, row.generation) for row in claimed]
+    """Claim up to ``limit`` settled (``*_COMPLETE``) autoscaled clusters whose ``autoscale_at`` has
+    come and whose lease is free; each claim bumps the fencing token (``leases.claim_batch``)."""
+    return leases.claim_batch(
+        session, owner, now, lease_until, limit, Cluster.autoscale_at, Cluster.status.in_(COMPLETE),
+        skip_locked=skip_locked,
+    )  # fmt: skip
 
 
 @dataclass

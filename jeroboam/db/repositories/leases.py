@@ -74,17 +74,36 @@ def claim_due(
 def claim_settled(
     session: Session, owner: str, now: datetime, lease_until: datetime, limit: int, *, skip_locked: bool
 ) -> list[Claim]:
-    """Claim, in one statement, up to ``limit`` settled clusters due for a health check.
+    """Claim up to ``limit`` settled clusters due for a health check (see ``claim_batch``)."""
+    return claim_batch(
+        session, owner, now, lease_until, limit, Cluster.next_check_at, Cluster.status.not_in(IN_PROGRESS),
+        skip_locked=skip_locked,
+    )  # fmt: skip
+
+
+def claim_batch(
+    session: Session,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    due_at: Any,
+    condition: ColumnElement[bool],
+    *,
+    skip_locked: bool,
+) -> list[Claim]:
+    """Claim, in two statements, up to ``limit`` clusters whose ``due_at`` has come, whose lease is
+    free and that meet ``condition``, earliest first.
 
     The rows are locked while claimed (``SKIP LOCKED`` on PostgreSQL/MariaDB; SQLite's write
     lock), so every selected row is claimed, each with its token bumped: the same fencing as
-    ``claim_due``, in two statements for the whole batch instead of one per cluster."""
+    ``claim_due``, for the whole batch instead of one per cluster."""
     stmt = (
         select(Cluster.id, Cluster.uuid, Cluster.lease_token, Cluster.generation)
-        .where(Cluster.next_check_at <= now)
+        .where(due_at <= now)
         .where(or_(Cluster.lease_expires_at.is_(None), Cluster.lease_expires_at < now))
-        .where(Cluster.status.not_in(IN_PROGRESS))
-        .order_by(Cluster.next_check_at)
+        .where(condition)
+        .order_by(due_at)
         .limit(limit)
     )
     if skip_locked:
