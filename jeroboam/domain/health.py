@@ -19,6 +19,10 @@ def health_of(observation: ClusterObservation) -> tuple[Health, dict[str, str]]:
                 healthy = False
                 if node.reason:
                     reason[f"{node.name}.Reason"] = node.reason
+    registry = observation.registry
+    if registry is not None:
+        reason["registry"] = "ok" if registry.ok else (registry.reason or "unreachable")
+        healthy = healthy and registry.ok
     return (Health.HEALTHY if healthy else Health.UNHEALTHY), reason
 
 

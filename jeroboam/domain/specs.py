@@ -129,6 +129,8 @@ class ClusterSpec:
     fixed_subnet: str | None = None
     keypair: str | None = None
     tls_disabled: bool = False
+    # The template's registry_enabled: the cluster gets its own image registry.
+    registry_enabled: bool = False
     # Filled by the conductor's pki phase (None when the template has tls_disabled).
     tls: TlsMaterial | None = None
 
@@ -160,6 +162,18 @@ class NodeGroupObservation:
 
 
 @dataclass(frozen=True)
+class RegistryObservation:
+    """The cluster's own image registry (``registry_enabled``): the address its nodes pull from
+    (images are named ``<address>/<name>`` in the cluster), the address users push to from the
+    engine's host, and whether it answers (the reason when not)."""
+
+    address: str
+    push_address: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterObservation:
     """What a driver sees of a cluster: reachable endpoint and the state of every node."""
 
@@ -169,3 +183,4 @@ class ClusterObservation:
     coe_version: str | None = None
     container_version: str | None = None
     api_reason: str = ""
+    registry: RegistryObservation | None = None  # None: the cluster has no registry

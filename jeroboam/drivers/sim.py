@@ -182,6 +182,9 @@ class SimClusterState:
     ca_fingerprint: str | None = None  # SHA-256 of the DER of the CA the endpoint was last given
     services: list[dict[str, Any]] | None = None  # simulated workload (set_service); None: label
     protected: list[str] = field(default_factory=list)  # nodes protected from scale-down
+    # Simulated containers placed on each node (by node name): a new one goes where the fewest are,
+    # as the docker driver puts it on the worker with the most free memory.
+    containers: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -523,11 +526,15 @@ class SimDriver(CatalogDriver):
     # containers (SIMULATED: no process runs; each container is a record on a simulated node)
 
     def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
-        state = self.read_state(bay.uuid)
-        nodes = [] if state is None else _worker_nodes(state)
-        if not nodes:
+        if self.read_state(bay.uuid) is None:
             raise ConflictError(f"The simulated bay {bay.name} has no live worker node to put the container on.")
-        node = nodes[int(container.uuid.replace("-", ""), 16) % len(nodes)]
+        with self._transaction(bay.uuid) as tx:
+            nodes = _worker_nodes(tx.state)
+            if not nodes:
+                raise ConflictError(f"The simulated bay {bay.name} has no live worker node to put the container on.")
+            placed = tx.state.containers
+            node = min(nodes, key=lambda n: (placed.get(n.name, 0), n.name))
+            placed[node.name] = placed.get(node.name, 0) + 1
         return ContainerState(STOPPED, SIMULATED_CONTAINER, node.name)
 
     def container_action(self, bay: Bay, container: ContainerRef, action: str) -> ContainerState:
@@ -546,7 +553,14 @@ class SimDriver(CatalogDriver):
         return ExecResult(f"(simulated: {command!r} did not run; the sim driver runs no process)", 0)
 
     def delete_container(self, bay: Bay, container: ContainerRef) -> None:
-        return None
+        if container.host is None or self.read_state(bay.uuid) is None:
+            return
+        with self._transaction(bay.uuid) as tx:
+            placed = tx.state.containers
+            if placed.get(container.host, 0) > 1:
+                placed[container.host] -= 1
+            else:
+                placed.pop(container.host, None)
 
     def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
         return {c.uuid: self._container_state(bay, c) for c in containers}

@@ -143,7 +143,19 @@ _SNAPSHOT_CLUSTERS = select(
     ))
 ).where(_C.c.uuid.in_(bindparam("clusters", expanding=True)))  # fmt: skip
 _SNAPSHOT_TEMPLATES = select(
-    *(_TPL.c[name] for name in ("uuid", "coe", "image_id", "flavor_id", "master_flavor_id", "tls_disabled", "driver"))
+    *(
+        _TPL.c[name]
+        for name in (
+            "uuid",
+            "coe",
+            "image_id",
+            "flavor_id",
+            "master_flavor_id",
+            "tls_disabled",
+            "driver",
+            "registry_enabled",
+        )
+    )
 ).where(_TPL.c.uuid.in_(bindparam("templates", expanding=True)))
 _SNAPSHOT_NODEGROUPS = (
     select(

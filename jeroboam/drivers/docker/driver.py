@@ -44,11 +44,20 @@ from jeroboam.domain.specs import (
     TemplateResources,
 )
 from jeroboam.drivers.base import CatalogDriver
-from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker import cluster_registry, labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
+from jeroboam.drivers.docker.cluster_registry import ClusterRegistry
 from jeroboam.drivers.docker.containers import BayContainers, NodeUnavailableError, user_error
 from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, node_image
-from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
+from jeroboam.drivers.docker.nodes import (
+    Node,
+    Nodes,
+    PortTakenError,
+    fingerprint,
+    remove_volume,
+    run_in,
+    trust_registry,
+)
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
 from jeroboam.drivers.docker.workload import workload_of
@@ -92,6 +101,7 @@ class DockerDriver(CatalogDriver):
         self.nodes = Nodes(settings.docker, flavors, Path(cache))
         self._images: dict[str, str] = {}
         self.containers = BayContainers(settings.docker, self.placement, self.nodes)
+        self.registry = ClusterRegistry(lambda home: home.engine.settings.publish_address)
         # Node creations in flight per engine, bounded over every cluster ([docker]
         # max_parallel_node_creates), and clusters whose creation a delete stopped.
         self._create_slots = {
@@ -154,6 +164,8 @@ class DockerDriver(CatalogDriver):
         if home is None:
             return []
         names = [home.engine.settings.publish_address]
+        if spec.registry_enabled:  # the registry serves the endpoint's certificate
+            names.append(home.registry_ip)
         for group in spec.masters:
             names += [home.manager_address(slot) for slot in range(group.node_count)]
             names += [labels.node_name(spec.name, group.name, slot) for slot in range(group.node_count)]
@@ -182,7 +194,19 @@ class DockerDriver(CatalogDriver):
         ok, reason = self._swarm(home, spec, manager).ping()
         if not ok:
             raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
+        if spec.registry_enabled:
+            self._ensure_registry(home, spec)
+        else:
+            self.registry.remove(home, spec.uuid)
         return self._address(home, manager)
+
+    def _ensure_registry(self, home: Home, spec: ClusterSpec) -> None:
+        """The cluster's registry answers, and every running node trusts its current certificate."""
+        tls = spec.tls
+        assert tls is not None, "the pki phase runs before the endpoint"
+        self.registry.ensure(home, spec, self._port_source(home.engine))
+        running = [n for n in self.nodes.list(home, spec.uuid) if n.running]
+        _parallel(running, lambda n: trust_registry(home, n.container, tls))
 
     def cancel(self, cluster_uuid: str) -> None:
         """Stop making nodes for the cluster (a delete superseded its create or resize); its delete
@@ -224,9 +248,16 @@ class DockerDriver(CatalogDriver):
     def leftovers(self, spec: ClusterSpec) -> str:
         """What a forced delete may leave, and where: every object carries the cluster's label."""
         engines = ", ".join(f"{e.name} ({e.settings.url})" for e in self.placement.engines)
+        registry = (
+            f" (with the registry container {cluster_registry.container_name(spec.uuid)} and its data volume "
+            f"{cluster_registry.volume_name(spec.uuid)})"
+            if spec.registry_enabled
+            else ""
+        )
         return (
             f"containers, volumes and the network {labels.network_name(spec.uuid)} labelled "
-            f"{labels.CLUSTER}={spec.uuid} on Docker engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
+            f"{labels.CLUSTER}={spec.uuid}{registry} on Docker "
+            f"engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
         )
 
     @staticmethod
@@ -374,7 +405,8 @@ class DockerDriver(CatalogDriver):
         """Ports of ``[docker] api_ports`` that no node on the engine holds, one per call (thread-safe)."""
         first, last = self.settings.api_ports
         containers = engine.client.containers.list(all=True, filters=labels.ours())
-        used = {int(c.labels[labels.API_PORT]) for c in containers if labels.API_PORT in c.labels}
+        held = (labels.API_PORT, labels.REGISTRY_PORT)  # managers' endpoints, registries
+        used = {int(c.labels[key]) for c in containers for key in held if c.labels.get(key)}
         free = iter([port for port in range(first, last + 1) if port not in used])
         lock = threading.Lock()
 
@@ -626,6 +658,7 @@ class DockerDriver(CatalogDriver):
             coe_version=version,
             container_version=version,
             api_reason="" if api_ok else api_reason,
+            registry=self.registry.observe(home, spec) if spec.registry_enabled and only is None else None,
         )
 
     @staticmethod

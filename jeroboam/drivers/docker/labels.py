@@ -23,9 +23,11 @@ TEMPLATE = f"{PREFIX}.template"
 IMAGE = f"{PREFIX}.image"
 FLAVOR = f"{PREFIX}.flavor"
 API_PORT = f"{PREFIX}.api-port"
+REGISTRY_PORT = f"{PREFIX}.registry-port"  # the host port a cluster registry is published on
 NODE = f"{PREFIX}.node"
 
 MANAGER, WORKER = "manager", "worker"
+REGISTRY = "registry"  # the ROLE of a cluster's registry container (not a node)
 
 
 def of_cluster(uuid: str) -> Filters:

@@ -32,10 +32,12 @@ from jeroboam.errors import InvalidInputError, RetryableError, UnreachableError
 log = logging.getLogger(__name__)
 
 # Host-side addresses of a cluster subnet: .1 is the bridge, managers take fixed
-# addresses from .2 (their certificates name them before they exist), workers
-# take any address from the upper half.
+# addresses from .2 (their certificates name them before they exist), the
+# cluster's registry the one after the last manager's, workers any address from
+# the upper half.
 FIRST_MANAGER_HOST = 2
 MAX_MANAGERS = 7
+REGISTRY_HOST = FIRST_MANAGER_HOST + MAX_MANAGERS
 
 
 def worker_addresses(subnet_prefix: int) -> int:
@@ -100,6 +102,11 @@ class Home:
 
     def manager_address(self, slot: int) -> str:
         return str(self.subnet.network_address + FIRST_MANAGER_HOST + slot)
+
+    @property
+    def registry_ip(self) -> str:
+        """The fixed address of the cluster's registry on its network."""
+        return str(self.subnet.network_address + REGISTRY_HOST)
 
 
 class Placement:
