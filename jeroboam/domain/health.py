@@ -21,7 +21,10 @@ def health_of(observation: ClusterObservation) -> tuple[Health, dict[str, str]]:
                     reason[f"{node.name}.Reason"] = node.reason
     registry = observation.registry
     if registry is not None:
-        reason["registry"] = "ok" if registry.ok else (registry.reason or "unreachable")
+        if registry.ok:
+            reason["registry"] = f"ok ({registry.reason})" if registry.reason else "ok"
+        else:
+            reason["registry"] = registry.reason or "unreachable"
         healthy = healthy and registry.ok
     return (Health.HEALTHY if healthy else Health.UNHEALTHY), reason
 

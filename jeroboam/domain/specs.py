@@ -165,7 +165,8 @@ class NodeGroupObservation:
 class RegistryObservation:
     """The cluster's own image registry (``registry_enabled``): the address its nodes pull from
     (images are named ``<address>/<name>`` in the cluster), the address users push to from the
-    engine's host, and whether it answers (the reason when not)."""
+    engine's host, and whether it answers (the reason when not; a note, such as "simulated", when it
+    does)."""
 
     address: str
     push_address: str

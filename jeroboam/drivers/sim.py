@@ -3,7 +3,8 @@
 No machine, network or endpoint exists: a cluster is one JSON file under
 ``[sim] state_dir`` (default ``<data_dir>/sim``) recording what a real driver
 would have built: a network, nodes per nodegroup with fake ``10.x`` addresses,
-an endpoint under the never-resolvable ``.invalid`` domain. The file is shared
+an endpoint under the never-resolvable ``.invalid`` domain (and, for a template
+with ``registry_enabled``, a registry there too, reported as simulated). The file is shared
 by every process on the machine and survives a crash: each change is made under
 an exclusive ``flock`` on ``<uuid>.lock`` and written atomically (temporary
 file, then ``os.replace``), so a conductor killed mid-phase leaves a state the
@@ -113,6 +114,7 @@ from jeroboam.domain.specs import (
     NodeGroupSpec,
     NodeObservation,
     Provides,
+    RegistryObservation,
     canonical_coe,
 )
 from jeroboam.drivers.base import CatalogDriver
@@ -132,6 +134,8 @@ _COE_VERSIONS = {"kubernetes": "v1.30.0", "swarm-mode": "24.0.7"}
 # Hosts per cluster before fake addresses repeat (10.<net>.<0-255>.<2-251>).
 _HOSTS = 256 * 250
 SIMULATED_CONTAINER = "simulated by the sim driver: no process runs"
+# registry_enabled: addresses under .invalid, and nothing listens there.
+SIMULATED_REGISTRY = "simulated by the sim driver: no registry runs"
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -513,9 +517,14 @@ class SimDriver(CatalogDriver):
         names += [name for name in state.groups if name not in names]
         coe = canonical_coe(spec.coe)
         coe_version = spec.labels.get("kube_tag") if coe == "kubernetes" else None
+        registry = None
+        if spec.registry_enabled and state.endpoint is not None:
+            host = f"sim-{spec.uuid.replace('-', '')[:8]}-registry.invalid"
+            registry = RegistryObservation(f"{host}:5000", f"{host}:5443", True, SIMULATED_REGISTRY)
         return ClusterObservation(
             api_address=state.endpoint,
             api_ok=state.endpoint is not None,
+            registry=registry,
             nodegroups=tuple(
                 _observe_group(name, state.groups.get(name) or SimNodeGroup(role=""), unhealthy) for name in names
             ),

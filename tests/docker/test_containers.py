@@ -51,6 +51,14 @@ FAST = {
     "JEROBOAM_DOCKER__CONTAINER_TIMEOUT": "10",
 }
 HEADERS = {"OpenStack-API-Version": "container-infra latest"}
+TEMPLATE = {
+    "coe": "swarm-mode",
+    "image_id": "jeroboam-node",
+    "external_network_id": "public",
+    "flavor_id": "m1.small",
+    "master_flavor_id": "m1.small",
+    "registry_enabled": True,
+}
 
 
 @dataclass
@@ -103,18 +111,7 @@ def bay(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCl
         with running_jeroboam(work / "data", env=FAST) as server:
             client = httpx.Client(base_url=server.url, headers=HEADERS, timeout=60)
             state = Bay(server, client, docker_client, work)
-            template = client.post(
-                "/v1/clustertemplates",
-                json={
-                    "name": "swarm",
-                    "coe": "swarm-mode",
-                    "image_id": "jeroboam-node",
-                    "external_network_id": "public",
-                    "flavor_id": "m1.small",
-                    "master_flavor_id": "m1.small",
-                    "registry_enabled": True,
-                },
-            )
+            template = client.post("/v1/clustertemplates", json={"name": "swarm", **TEMPLATE})
             assert template.status_code == 201, template.text
             created = client.post(
                 "/v1/clusters",
@@ -337,6 +334,34 @@ def test_a_container_whose_node_a_resize_removed_is_error(bay: Bay) -> None:
     assert shown["status"] == "Error"
     assert f"node {host} is no longer part of bay" in shown["status_reason"]
     assert bay.call("DELETE", f"/v1/containers/{bay.container}").status_code == 204
+
+
+def test_an_upgrade_replaces_every_node_and_keeps_the_registry_with_its_images(bay: Bay) -> None:
+    registry = bay.host.containers.get(f"jb-{bay.uuid[:8]}-registry")
+    template = bay.call("POST", "/v1/clustertemplates", json={"name": "swarm-v2", **TEMPLATE})
+    assert template.status_code == 201, template.text
+    upgraded = bay.call(
+        "POST", f"/v1/clusters/{bay.uuid}/actions/upgrade", json={"cluster_template": template.json()["uuid"]}
+    )
+    assert upgraded.status_code == 202, upgraded.text
+    bay.wait_cluster("UPDATE_COMPLETE")
+    nodes = bay.host.containers.list(filters={"label": [f"{LABEL}={bay.uuid}", "org.jeroboam.node"]})
+    assert {n.labels["org.jeroboam.template"] for n in nodes} == {template.json()["uuid"]}
+    assert bay.host.containers.get(str(registry.id)).status == "running"  # the same container, not re-made
+    # A node the upgrade made pulls the image pushed before it: the registry kept its data.
+    address = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()["registry_address"]
+    made = bay.call("POST", "/v1/containers", json={"image": f"{address}/{PUSHED}", "bay_uuid": bay.uuid})
+    assert made.status_code == 201, made.text
+    uuid = made.json()["uuid"]
+    assert bay.call("PUT", f"/v1/containers/{uuid}/start").status_code == 200
+    poll_until(
+        "the pushed image's output on a new node",
+        lambda: True if "hello from the registry" in bay.call("GET", f"/v1/containers/{uuid}/logs").json()["output"]
+        else None,
+        30,
+        0.2,
+    )  # fmt: skip
+    assert bay.call("DELETE", f"/v1/containers/{uuid}").status_code == 204
 
 
 def test_deleting_the_cluster_leaves_no_container_and_no_docker_object(bay: Bay) -> None:
