@@ -245,8 +245,12 @@ def test_another_projects_container_and_bay_are_404(bays: Bays, swarm: str, requ
     assert beta.delete(f"/v1/containers/{uuid}").status_code == 404
     assert uuid not in {c["uuid"] for c in beta.get("/v1/containers").json()["containers"]}
     assert beta.get("/v1/containers", params={"bay_ident": swarm}).status_code == 404
+    # At create the bay is a body field: a 400, as upstream answered an unknown bay_uuid, and
+    # another project's bay is answered exactly as one that does not exist.
     refused = beta.post("/v1/containers", json={"image": "busybox", "bay_uuid": swarm})
-    assert refused.status_code == 400
+    unknown = beta.post("/v1/containers", json={"image": "busybox", "bay_uuid": "no-such-bay"})
+    assert refused.status_code == unknown.status_code == 400
+    assert detail(refused).replace(swarm, "<bay>") == detail(unknown).replace("no-such-bay", "<bay>")
     assert "could not be found" in detail(refused)
 
 
