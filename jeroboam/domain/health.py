@@ -21,6 +21,10 @@ def health_of(observation: ClusterObservation) -> tuple[Health, dict[str, str]]:
                     reason[f"{node.name}.Reason"] = node.reason
     registry = observation.registry
     if registry is not None:
+        # The addresses too: the one free-form field `openstack coe cluster show` prints.
+        reason["registry.address"] = registry.address
+        if registry.push_address:
+            reason["registry.push_address"] = registry.push_address
         if registry.ok:
             reason["registry"] = f"ok ({registry.reason})" if registry.reason else "ok"
         else:

@@ -221,6 +221,7 @@ def test_the_cluster_registry_serves_tls_of_the_cluster_ca_on_127_0_0_1(bay: Bay
         0.3,
     )
     assert healthy["health_status_reason"]["registry"] == "ok"
+    assert healthy["health_status_reason"]["registry.push_address"] == push
     os.environ.setdefault("SHELL", "/bin/bash")  # `coe cluster config` reads $SHELL
     cli = Cli(["--os-auth-type", "none", "--os-endpoint", bay.server.endpoint])
     certs = bay.work / "config"

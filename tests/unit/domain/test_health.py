@@ -20,7 +20,16 @@ def test_a_cluster_without_a_registry_has_no_registry_entry() -> None:
 def test_a_registry_that_answers_is_ok_with_its_note() -> None:
     assert health_of(observed(RegistryObservation("a:5000", "b:1", True)))[1]["registry"] == "ok"
     noted = health_of(observed(RegistryObservation("a:5000", "b:1", True, "simulated")))
-    assert noted == (Health.HEALTHY, {"api": "ok", "w0.Ready": "True", "registry": "ok (simulated)"})
+    assert noted == (
+        Health.HEALTHY,
+        {
+            "api": "ok",
+            "w0.Ready": "True",
+            "registry.address": "a:5000",
+            "registry.push_address": "b:1",
+            "registry": "ok (simulated)",
+        },
+    )
 
 
 def test_a_registry_that_does_not_answer_makes_the_cluster_unhealthy_saying_why() -> None:
