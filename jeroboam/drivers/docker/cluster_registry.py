@@ -81,15 +81,16 @@ class ClusterRegistry:
             raise RetryableError("the cluster's certificates are not issued yet", 1)
         image = self._image(home)
         container = self._find(home, spec.uuid)
+        kept: list[int] = []  # a re-created registry keeps its port while it is free
         if container is not None and container.attrs.get("Config", {}).get("Image") != image:
             log.info("cluster %s: registry moves to image %s (its data volume stays)", spec.uuid, image)
-            port = int(container.labels.get(labels.REGISTRY_PORT, "0"))
+            kept = [int(port) for port in [container.labels.get(labels.REGISTRY_PORT)] if port]
             container.remove(force=True, v=False)
-            container = self._create(home, spec, image, tls, lambda: port)
-        elif container is None:
+            container = None
+        if container is None:
             while container is None:
                 try:
-                    container = self._create(home, spec, image, tls, ports)
+                    container = self._create(home, spec, image, tls, lambda: kept.pop() if kept else ports())
                 except PortTakenError:
                     log.info("cluster %s: the registry's port is taken; trying the next", spec.uuid)
         elif installed_fingerprint(container) != fingerprint(tls):
