@@ -9,8 +9,9 @@ Unknown with the reason (bounded, never a hang); a node removed by a resize show
 delete of a container and of the cluster leaves nothing on the engine. The cluster's template has
 ``registry_enabled``: an image built on the host engine is pushed to the cluster's registry on
 127.0.0.1 (TLS signed by the cluster's CA) and runs as a container through the API and as a swarm
-service through the ordinary ``docker`` CLI with the environment of ``coe cluster config``. Run with
-``-s`` for the transcript.
+service through the ordinary ``docker`` CLI with the environment of ``coe cluster config``; an
+upgrade re-makes every node and keeps the registry and its images; a CA rotation moves the registry
+and the nodes' trust to the new CA. Run with ``-s`` for the transcript.
 """
 
 from __future__ import annotations
@@ -363,6 +364,28 @@ def test_an_upgrade_replaces_every_node_and_keeps_the_registry_with_its_images(b
         0.2,
     )  # fmt: skip
     assert bay.call("DELETE", f"/v1/containers/{uuid}").status_code == 204
+
+
+def test_a_ca_rotation_moves_the_registry_and_the_nodes_to_the_new_ca(bay: Bay) -> None:
+    rotated = bay.call(
+        "PATCH", f"/v1/certificates/{bay.uuid}", headers={"Content-Type": "application/octet-stream"}, content=b""
+    )
+    assert rotated.status_code == 202, rotated.text
+    bay.wait_cluster("UPDATE_COMPLETE")
+    shown = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()
+    address, push = shown["registry_address"], shown["registry_push_address"]
+    new_ca = bay.call("GET", f"/v1/certificates/{bay.uuid}").json()["pem"]
+    with urllib.request.urlopen(
+        f"https://{push}/v2/", context=ssl.create_default_context(cadata=new_ca), timeout=10
+    ) as answer:
+        assert answer.status == 200
+    old_ca = ssl.create_default_context(cafile=str(bay.work / "config" / "ca.pem"))
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"https://{push}/v2/", context=old_ca, timeout=10)
+    # A node pulls from the registry at create: its engine verifies the new certificate with the new CA.
+    made = bay.call("POST", "/v1/containers", json={"image": f"{address}/{PUSHED}", "bay_uuid": bay.uuid})
+    assert made.status_code == 201, made.text
+    assert bay.call("DELETE", f"/v1/containers/{made.json()['uuid']}").status_code == 204
 
 
 def test_deleting_the_cluster_leaves_no_container_and_no_docker_object(bay: Bay) -> None:
