@@ -190,16 +190,32 @@ class DockerDriver(CatalogDriver):
         self._cancelled.add(cluster_uuid)
 
     def delete_cluster(self, spec: ClusterSpec) -> None:
+        """Remove the cluster's objects from every engine that answers. A silent engine holds up the
+        delete only while the cluster is found on no engine that answers (it may live there); a
+        cluster found elsewhere never waits for an engine that is away."""
+        home, silent = self.placement.locate(spec.uuid, everywhere=True)
+        silent = [(engine, exc) for engine, exc in silent if not _absent_local_engine(engine)]
+        away = {engine.name for engine, _ in silent}
         for engine in self.placement.engines:
             if _absent_local_engine(engine):
                 log.info(
                     "engine %s has no Docker socket: nothing of cluster %s can exist there", engine.name, spec.uuid
                 )
                 continue
+            if engine.name in away:
+                continue
             try:
                 self._delete_from(engine, spec.uuid)
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
+        if silent and home is None:
+            raise silent[0][1]
+        if silent:
+            log.info(
+                "cluster %s lived on engine %s; not asking engine %s, which does not answer",
+                spec.uuid, home.engine.name if home else "?", ", ".join(sorted(away)),
+            )  # fmt: skip
+        self.placement.forget(spec.uuid)
         self._forget_clients(spec.uuid)
         self._cancelled.discard(spec.uuid)
 
