@@ -153,12 +153,15 @@ def test_a_cluster_on_a_silent_engine_is_reported_with_that_engine_and_not_place
     with pytest.raises(RetryableError, match=r"\(engine one\)"):
         places.place(lost)  # waits for its engine rather than starting over on another
     found = places.find(elsewhere.uuid)
-    assert found is not None and found.engine.name == "two"
+    assert found is not None
+    assert found.engine.name == "two"
     home, silent = places.locate(elsewhere.uuid, everywhere=True)
-    assert home is not None and [e.name for e, _ in silent] == ["one"]
+    assert home is not None
+    assert [e.name for e, _ in silent] == ["one"]
     revive(places.engines[0])
     back = places.find(lost.uuid)
-    assert back is not None and back.engine.name == "one"
+    assert back is not None
+    assert back.engine.name == "one"
 
 
 def test_a_new_conductor_finds_a_cluster_without_waiting_for_a_silent_engine() -> None:
@@ -169,6 +172,7 @@ def test_a_new_conductor_finds_a_cluster_without_waiting_for_a_silent_engine() -
     places.forget(cluster.uuid)  # as a conductor that never saw it
     silence(places.engines[0])
     found = places.find(cluster.uuid)
-    assert found is not None and found.engine.name == "two"
+    assert found is not None
+    assert found.engine.name == "two"
     with pytest.raises(RetryableError, match=r"\(engine one\)"):
         places.find(str(uuid.uuid4()))  # found nowhere that answers: it may live on the silent engine
