@@ -160,8 +160,20 @@ class NodeGroupObservation:
 
 
 @dataclass(frozen=True)
+class ManagerObservation:
+    """Whether one control-plane node's own API answers a client (and why not)."""
+
+    name: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterObservation:
-    """What a driver sees of a cluster: reachable endpoint and the state of every node."""
+    """What a driver sees of a cluster: the endpoint users are to be given (``api_address``),
+    whether it answers a client (``api_ok``, probed at that address), what it leads to
+    (``endpoint``, e.g. "the API front of 3 managers"), each manager's own answer and the state
+    of every node."""
 
     api_address: str | None
     api_ok: bool
@@ -169,3 +181,5 @@ class ClusterObservation:
     coe_version: str | None = None
     container_version: str | None = None
     api_reason: str = ""
+    endpoint: str = ""
+    managers: tuple[ManagerObservation, ...] = ()

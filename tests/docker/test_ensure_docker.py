@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 
-from jeroboam.drivers.docker.image import _NODE_PROGRAMS
+from jeroboam.drivers.docker.image import _FRONT_PROGRAMS, _NODE_PROGRAMS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-docker"
 
@@ -25,8 +25,8 @@ def script_programs() -> list[tuple[str, str]]:
     return [tuple(item.split(":", 1)) for item in block.group(1).split()]  # type: ignore[misc]
 
 
-def test_the_script_checks_every_program_of_the_node_image() -> None:
-    assert script_programs() == [(p.name, p.package) for p in _NODE_PROGRAMS]
+def test_the_script_checks_every_program_of_the_node_and_front_images() -> None:
+    assert script_programs() == [(p.name, p.package) for p in (*_NODE_PROGRAMS, *_FRONT_PROGRAMS)]
 
 
 def run(tmp_path: Path, absent: set[str]) -> tuple[str, list[str]]:

@@ -7,6 +7,9 @@
   and ``node-entrypoint.sh``. Its entry point is ``docker-init -- node-entrypoint.sh``.
 * The **workload image** (``jeroboam/busybox:latest``) is ``busybox-static`` with its applet links:
   small, for user workloads and tests.
+* The **front image** (``jeroboam/front:<hash12>``) is Debian's ``haproxy`` and its shared libraries:
+  the API front of clusters with ``master_lb_enabled`` (``front.py``), configured when its container
+  is created.
 
 Both are written as a tar stream straight into the engine's ``import`` (``docker import`` with
 ``--change``), which takes 3-5 s for the node image and needs nothing but the host's files.
@@ -46,6 +49,8 @@ import docker.errors
 
 NODE_IMAGE_REPOSITORY = "jeroboam/node"
 WORKLOAD_IMAGE = "jeroboam/busybox:latest"
+FRONT_IMAGE_REPOSITORY = "jeroboam/front"
+FRONT_CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 
 #: Bumped whenever the layout or the configuration of the images changes, so every tag changes with it.
 FORMAT_VERSION = 2  # 2: packaged files are identified by their package's version, not their stat
@@ -99,6 +104,7 @@ _NODE_PROGRAMS = (
     _Program("busybox", "busybox-static", "usr/bin/busybox"),
 )
 _BUSYBOX = _Program("busybox", "busybox-static", "usr/bin/busybox")
+_FRONT_PROGRAMS = (_Program("haproxy", "haproxy", "usr/sbin/haproxy"),)
 _XTABLES_NAMES = tuple(
     f"{family}{suffix}" for family in ("iptables", "ip6tables") for suffix in ("", "-save", "-restore", "-nft")
 )
@@ -180,6 +186,13 @@ def workload_image(client: docker.DockerClient, *, progress: ProgressFn | None =
     return _ensure(client, _workload_recipe(), progress, rebuild)
 
 
+def front_image(client: docker.DockerClient, *, progress: ProgressFn | None = None, rebuild: bool = False) -> str:
+    """Tag (``jeroboam/front:<content-hash12>``) of the API front image on the engine: the host's
+    ``haproxy`` and its libraries, imported if missing; like the node image, its identity follows the
+    versions of the packages it is made of."""
+    return _ensure(client, _front_recipe(), progress, rebuild)
+
+
 def image_archive(client: docker.DockerClient, ref: str, cache_dir: Path) -> Path:
     """``docker save`` of ``ref`` (give a tag: loading the archive restores it) as a tar file in
     ``cache_dir``, reused while the tag names the same image id. Older archives of ``ref`` are removed."""
@@ -250,6 +263,19 @@ def _workload_recipe() -> _Recipe:
     changes = (f"ENV PATH={WORKLOAD_PATH}", 'CMD ["sh"]')
     repository, tag = WORKLOAD_IMAGE.rsplit(":", 1)
     return _Recipe("workload", "workload image", "from busybox-static", inputs, changes, repository, tag)
+
+
+def _front_recipe() -> _Recipe:
+    found = _find_programs(_FRONT_PROGRAMS, "The API front image")
+    inputs = (
+        *(_Entry(p.dest, source=found[p.name]) for p in _FRONT_PROGRAMS),
+        *_skeleton(("etc/haproxy",)),
+    )
+    # -db: foreground, no daemon; the configuration is copied in before the container starts.
+    changes = (f'ENTRYPOINT ["/usr/sbin/haproxy", "-db", "-f", "{FRONT_CONFIG_PATH}"]',)
+    return _Recipe(
+        "front", "API front image", "from the host's haproxy package", inputs, changes, FRONT_IMAGE_REPOSITORY, None
+    )
 
 
 def _skeleton(extra_dirs: Iterable[str]) -> list[_Entry]:

@@ -98,7 +98,7 @@ class Node:
         return str(address) if address else None
 
 
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+def tar_of(files: dict[str, tuple[bytes, int]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path, (data, mode) in files.items():
@@ -141,7 +141,8 @@ class Nodes:
                 continue  # removed between the listing and its inspection: list again
             except ENGINE_ERRORS as exc:
                 raise unreachable(home.engine.settings, exc) from exc
-            return sorted((Node.of(c) for c in found), key=lambda n: (n.nodegroup, n.index))
+            nodes = (Node.of(c) for c in found if c.labels.get(labels.ROLE) != labels.FRONT)  # the front is no node
+            return sorted(nodes, key=lambda n: (n.nodegroup, n.index))
         raise RetryableError(f"the nodes of cluster {cluster_uuid} kept changing while being listed", 1)
 
     # -- creating --------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ class Nodes:
         """The manager's TLS endpoint material (read by the node's entrypoint at start)."""
         node.container.put_archive(
             "/",
-            _tar(
+            tar_of(
                 {
                     f"{CERT_DIR[1:]}/ca.pem": (tls.ca_cert_pem.encode(), 0o644),
                     f"{CERT_DIR[1:]}/server-cert.pem": (tls.server_cert_pem.encode(), 0o644),
@@ -293,7 +294,7 @@ class Nodes:
         """Copy image ``ref`` of the engine into the node's own Docker engine."""
         archive = self._archive(home, ref)
         inside = f"{PRELOAD_DIR}/{archive.name}"
-        node.container.put_archive("/", _tar({inside[1:]: (archive.read_bytes(), 0o644)}))
+        node.container.put_archive("/", tar_of({inside[1:]: (archive.read_bytes(), 0o644)}))
         code, output = run_in(node.container, ["sh", "-c", f"docker load -q -i {inside} && rm -f {inside}"])
         if code != 0:
             raise RetryableError(f"could not load image {ref} into node {node.name}: {output[-200:]}", 2)

@@ -101,6 +101,11 @@ class Home:
     def manager_address(self, slot: int) -> str:
         return str(self.subnet.network_address + FIRST_MANAGER_HOST + slot)
 
+    def front_address(self) -> str:
+        """The API front's fixed address: the last of the lower half (managers take its start,
+        workers the upper half)."""
+        return str(self.subnet.network_address + self.subnet.num_addresses // 2 - 1)
+
 
 class Placement:
     def __init__(self, settings: DockerDriverSettings) -> None:
