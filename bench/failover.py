@@ -165,7 +165,7 @@ class Bench:
                     env = self.config(name)  # what a user does when the address they were given changed
                 if self.node_ls(env):
                     node_ls_again = time.monotonic() - killed
-            if healthy_again is None and healthy() is not None:
+            if healthy_again is None and len(seen) > 1 and healthy() is not None:  # after a change
                 healthy_again = time.monotonic() - killed
             time.sleep(0.2)
         emit(

@@ -25,6 +25,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import docker
+import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
@@ -665,6 +666,11 @@ class DockerDriver(CatalogDriver):
                     version = swarm.version()
                 except RetryableError as exc:
                     api_ok, api_reason = False, str(exc)
+                    if isinstance(exc.__cause__, requests.exceptions.Timeout):
+                        api_reason = (
+                            f"docker node ls got no answer within {PROBE_TIMEOUT} s (the swarm has no leader while "
+                            "raft elects one, about 10 s after a leader's loss)"
+                        )
             if not api_ok:
                 api_reason = f"{address} does not answer a client: {api_reason}"
         groups = []
