@@ -673,6 +673,14 @@ class DockerDriver(CatalogDriver):
                         )
             if not api_ok:
                 api_reason = f"{address} does not answer a client: {api_reason}"
+        swarm_ok = api_ok  # the nodes' swarm states were read (through a manager, without a front)
+        if spec.master_lb_enabled and front is None and managers:
+            # Users were given the front's address: a manager's is no substitute to hand out.
+            address, endpoint, api_ok = None, "", False
+            api_reason = (
+                f"the cluster's API front ({labels.front_name(spec.uuid)}) is gone, so its api_address answers "
+                "nothing; an update of the cluster (autoheal) makes it again"
+            )
         groups = []
         for group in spec.nodegroups:
             if only is not None and group.name != only:
@@ -680,7 +688,7 @@ class DockerDriver(CatalogDriver):
             members = [n for n in nodes if n.nodegroup == group.name]
             groups.append(
                 NodeGroupObservation(
-                    group.name, tuple(self._node_view(home, n, known.get(n.name), api_ok) for n in members)
+                    group.name, tuple(self._node_view(home, n, known.get(n.name), swarm_ok) for n in members)
                 )
             )
         return ClusterObservation(
