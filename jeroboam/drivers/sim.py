@@ -64,6 +64,10 @@ from ``SimDriver.set_service`` (tests) or, until one is set, the label
 
 ``SimDriver.kill_node`` marks one node dead, as if its machine failed:
 ``observe`` reports it not ready and the next ``ensure_nodegroup`` replaces it.
+A dead master is a dead manager: with ``master_lb_enabled`` the endpoint is a
+simulated front that answers while any master lives; without it the endpoint
+is the first live master's (the cluster's port plus the master's index), so it
+moves when that master dies, as the docker driver's does.
 A hang or a latency sleep ends early, with ``RetryableError``, when
 ``SimDriver.close`` is called or the process's main thread finishes, so a
 process whose worker thread hangs can still exit. Invalid fault labels make
