@@ -175,8 +175,20 @@ class RegistryObservation:
 
 
 @dataclass(frozen=True)
+class ManagerObservation:
+    """Whether one control-plane node's own API answers a client (and why not)."""
+
+    name: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterObservation:
-    """What a driver sees of a cluster: reachable endpoint and the state of every node."""
+    """What a driver sees of a cluster: the endpoint users are to be given (``api_address``),
+    whether it answers a client (``api_ok``, probed at that address), what it leads to
+    (``endpoint``, e.g. "the API front of 3 managers"), each manager's own answer and the state
+    of every node."""
 
     api_address: str | None
     api_ok: bool
@@ -185,3 +197,5 @@ class ClusterObservation:
     container_version: str | None = None
     api_reason: str = ""
     registry: RegistryObservation | None = None  # None: the cluster has no registry
+    endpoint: str = ""
+    managers: tuple[ManagerObservation, ...] = ()

@@ -65,6 +65,10 @@ from ``SimDriver.set_service`` (tests) or, until one is set, the label
 
 ``SimDriver.kill_node`` marks one node dead, as if its machine failed:
 ``observe`` reports it not ready and the next ``ensure_nodegroup`` replaces it.
+A dead master is a dead manager: with ``master_lb_enabled`` the endpoint is a
+simulated front that answers while any master lives; without it the endpoint
+is the first live master's (the cluster's port plus the master's index), so it
+moves when that master dies, as the docker driver's does.
 A hang or a latency sleep ends early, with ``RetryableError``, when
 ``SimDriver.close`` is called or the process's main thread finishes, so a
 process whose worker thread hangs can still exit. Invalid fault labels make
@@ -110,6 +114,7 @@ from jeroboam.domain.containers import (
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
+    ManagerObservation,
     NodeGroupObservation,
     NodeGroupSpec,
     NodeObservation,
@@ -479,7 +484,7 @@ class SimDriver(CatalogDriver):
                     )
                 state.endpoint = _api_address(spec)
             state.ca_fingerprint = _ca_fingerprint(spec)
-            return state.endpoint
+            return _endpoint(spec, state)[0]
 
     def tls_server_names(self, spec: ClusterSpec) -> list[str]:
         """The simulated endpoint's host (the pki phase adds loopback)."""
@@ -521,15 +526,25 @@ class SimDriver(CatalogDriver):
         if spec.registry_enabled and state.endpoint is not None:
             host = f"sim-{spec.uuid.replace('-', '')[:8]}-registry.invalid"
             registry = RegistryObservation(f"{host}:5000", f"{host}:5443", True, SIMULATED_REGISTRY)
+        address, endpoint, answers = _endpoint(spec, state) if state.endpoint else (None, "", False)
+        if state.endpoint is None:
+            reason = "the simulated endpoint is not published yet"
+        else:
+            reason = "" if answers else f"{address} does not answer a client: no simulated manager is alive behind it"
         return ClusterObservation(
-            api_address=state.endpoint,
-            api_ok=state.endpoint is not None,
+            api_address=address,
+            api_ok=answers,
             registry=registry,
             nodegroups=tuple(
                 _observe_group(name, state.groups.get(name) or SimNodeGroup(role=""), unhealthy) for name in names
             ),
             coe_version=coe_version or _COE_VERSIONS.get(coe),
-            api_reason="" if state.endpoint else "the simulated endpoint is not published yet",
+            api_reason=reason,
+            endpoint=endpoint,
+            managers=tuple(
+                ManagerObservation(n.name, n.alive, "" if n.alive else "simulated node failure (kill_node)")
+                for n in _masters(spec, state)
+            ),
         )
 
     # containers (SIMULATED: no process runs; each container is a record on a simulated node)
@@ -880,12 +895,35 @@ def _ca_fingerprint(spec: ClusterSpec) -> str | None:
     return hashlib.sha256(base64.b64decode(body)).hexdigest()
 
 
-def _api_address(spec: ClusterSpec) -> str:
+def _api_address(spec: ClusterSpec, offset: int = 0) -> str:
     coe = canonical_coe(spec.coe)
     if coe not in _ENDPOINTS:
         raise PermanentError(f"the sim driver does not simulate coe {spec.coe}; it simulates kubernetes and swarm")
     scheme, port = _ENDPOINTS[coe]
-    return f"{scheme}://sim-{spec.uuid.replace('-', '')[:8]}.invalid:{port}"
+    return f"{scheme}://sim-{spec.uuid.replace('-', '')[:8]}.invalid:{port + offset}"
+
+
+def _masters(spec: ClusterSpec, state: SimClusterState) -> list[SimNode]:
+    return sorted((n for ng in spec.masters for n in state.nodes(ng.name)), key=lambda n: n.index)
+
+
+def _endpoint(spec: ClusterSpec, state: SimClusterState) -> tuple[str, str, bool]:
+    """SIMULATED endpoint: (api_address, what it leads to, whether it answers). With
+    master_lb_enabled a front on the cluster's port leads to any live master; without, each master
+    "publishes" the port plus its index and the endpoint is the first live one's, as the docker
+    driver does with its managers."""
+    masters = _masters(spec, state)
+    live = [n for n in masters if n.alive]
+    if not masters:
+        return _api_address(spec), "the simulated endpoint", True
+    if spec.master_lb_enabled:
+        return _api_address(spec), f"the simulated API front of {len(masters)} managers", bool(live)
+    chosen = (live or masters)[0]
+    down = [n.name for n in masters if n.index < chosen.index and not n.alive]
+    note = f"simulated manager {chosen.name}" + (
+        f", the first that answers ({', '.join(down)} does not)" if down and live else ""
+    )
+    return _api_address(spec, chosen.index), note, chosen.alive
 
 
 def _worker_nodes(state: SimClusterState) -> list[SimNode]:

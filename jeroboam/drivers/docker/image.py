@@ -11,6 +11,9 @@
   distribution registry, one Go program needing only libc) with a configuration that serves
   ``/var/lib/registry`` over TLS on port 5000 (certificates in ``/certs``, as a manager's): the
   private registry of a cluster whose template has ``registry_enabled``.
+* The **front image** (``jeroboam/front:<hash12>``) is Debian's ``haproxy`` and its shared libraries:
+  the API front of clusters with ``master_lb_enabled`` (``front.py``), configured when its container
+  is created.
 
 Both are written as a tar stream straight into the engine's ``import`` (``docker import`` with
 ``--change``), which takes 3-5 s for the node image and needs nothing but the host's files.
@@ -51,6 +54,8 @@ import docker.errors
 NODE_IMAGE_REPOSITORY = "jeroboam/node"
 REGISTRY_IMAGE_REPOSITORY = "jeroboam/registry"
 WORKLOAD_IMAGE = "jeroboam/busybox:latest"
+FRONT_IMAGE_REPOSITORY = "jeroboam/front"
+FRONT_CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 
 #: Bumped whenever the layout or the configuration of the images changes, so every tag changes with it.
 FORMAT_VERSION = 2  # 2: packaged files are identified by their package's version, not their stat
@@ -112,8 +117,9 @@ _NODE_PROGRAMS = (
 )
 _BUSYBOX = _Program("busybox", "busybox-static", "usr/bin/busybox")
 _REGISTRY = _Program("docker-registry", "docker-registry", "usr/bin/docker-registry")
+_FRONT_PROGRAMS = (_Program("haproxy", "haproxy", "usr/sbin/haproxy"),)
 #: Every host program the images take (``scripts/ensure-docker`` installs their packages).
-HOST_PROGRAMS = (*_NODE_PROGRAMS, _REGISTRY)
+HOST_PROGRAMS = (*_NODE_PROGRAMS, _REGISTRY, *_FRONT_PROGRAMS)
 _XTABLES_NAMES = tuple(
     f"{family}{suffix}" for family in ("iptables", "ip6tables") for suffix in ("", "-save", "-restore", "-nft")
 )
@@ -199,6 +205,13 @@ def registry_image(client: docker.DockerClient, *, progress: ProgressFn | None =
     """Tag (``jeroboam/registry:<content-hash12>``) of the cluster registry image on the engine, built
     from this host's ``docker-registry`` package if missing or outdated."""
     return _ensure(client, _registry_recipe(), progress, rebuild)
+
+
+def front_image(client: docker.DockerClient, *, progress: ProgressFn | None = None, rebuild: bool = False) -> str:
+    """Tag (``jeroboam/front:<content-hash12>``) of the API front image on the engine: the host's
+    ``haproxy`` and its libraries, imported if missing; like the node image, its identity follows the
+    versions of the packages it is made of."""
+    return _ensure(client, _front_recipe(), progress, rebuild)
 
 
 def image_archive(client: docker.DockerClient, ref: str, cache_dir: Path) -> Path:
@@ -300,6 +313,19 @@ def _registry_recipe() -> _Recipe:
         "registry", "registry image", "from the host's docker-registry package", inputs, changes,
         REGISTRY_IMAGE_REPOSITORY, None,
     )  # fmt: skip
+
+
+def _front_recipe() -> _Recipe:
+    found = _find_programs(_FRONT_PROGRAMS, "The API front image")
+    inputs = (
+        *(_Entry(p.dest, source=found[p.name]) for p in _FRONT_PROGRAMS),
+        *_skeleton(("etc/haproxy",)),
+    )
+    # -db: foreground, no daemon; the configuration is copied in before the container starts.
+    changes = (f'ENTRYPOINT ["/usr/sbin/haproxy", "-db", "-f", "{FRONT_CONFIG_PATH}"]',)
+    return _Recipe(
+        "front", "API front image", "from the host's haproxy package", inputs, changes, FRONT_IMAGE_REPOSITORY, None
+    )
 
 
 def _skeleton(extra_dirs: Iterable[str]) -> list[_Entry]:

@@ -169,7 +169,8 @@ class Nodes:
                 continue  # removed between the listing and its inspection: list again
             except ENGINE_ERRORS as exc:
                 raise unreachable(home.engine.settings, exc) from exc
-            nodes = (Node.of(c) for c in found if c.labels.get(labels.ROLE) != labels.REGISTRY)
+            # the registry and the API front are no nodes
+            nodes = (Node.of(c) for c in found if c.labels.get(labels.ROLE) not in (labels.REGISTRY, labels.FRONT))
             return sorted(nodes, key=lambda n: (n.nodegroup, n.index))
         raise RetryableError(f"the nodes of cluster {cluster_uuid} kept changing while being listed", 1)
 

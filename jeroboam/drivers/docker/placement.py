@@ -127,6 +127,11 @@ class Home:
         """The fixed address of the cluster's registry on its network."""
         return str(self.subnet.network_address + REGISTRY_HOST)
 
+    def front_address(self) -> str:
+        """The API front's fixed address: the last of the lower half (managers take its start,
+        workers the upper half)."""
+        return str(self.subnet.network_address + self.subnet.num_addresses // 2 - 1)
+
 
 class Placement:
     def __init__(self, settings: DockerDriverSettings) -> None:
