@@ -72,12 +72,13 @@ def docker_config(
     requests: int,
     kills: int,
     seed: int,
-    deck: bool = False,
+    deck: bool = True,
     workdir: Path | None = None,
     progress: Any = None,
 ) -> Config:
     """A docker crash run: ``requests`` accepted requests over ``clusters`` slots, ``kills`` kills
-    (``deck``: every kind of change before any twice, for short runs)."""
+    (``deck``: every kind of change before any twice, else by ``WEIGHTS``: clients wait for running
+    operations, except for a resize now and then, so by weight resizes crowd the others out)."""
     return Config(
         duration=60.0 * 60,  # bounded by the requests and the settle timeout, not by time
         clusters=clusters,
