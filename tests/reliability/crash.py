@@ -843,6 +843,7 @@ class Check:
     uuid: str
     problem: str | None  # not in the state its last accepted request asks for
     reality: str | None  # the driver's nodes (or leftovers) differ from the accepted spec
+    deleted: bool = False  # checked as a deleted cluster: ``reality`` is what is left of it
 
 
 def check_all(traffic: Traffic, rig: Rig, urls: list[str], *, live_only: bool = False) -> list[Check]:
@@ -877,9 +878,8 @@ def verify(
 
     checks = [*live_checks, *check_all(traffic, rig, urls)]
     mismatched = [f"{c.uuid}: {c.problem}" for c in checks if c.problem]
-    deleted = {t.uuid for t in traffic.tracked.values() if t.deleted}
-    leftover = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and c.uuid in deleted]
-    inconsistent = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and c.uuid not in deleted]
+    leftover = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and c.deleted]
+    inconsistent = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and not c.deleted]
 
     resumes = sorted(h.resumed_after for h in killer.held if h.resumed_after is not None)
     # With another conductor up at the kill: the takeover itself, without waiting for a restart.
@@ -967,7 +967,9 @@ def check_cluster(client: httpx.Client, rig: Rig, tracked: Tracked) -> Check:
     if tracked.deleted:
         problem = None if response.status_code == 404 else f"deleted, but GET answers {response.status_code}"
         left = rig.leftovers(tracked.uuid)
-        return Check(tracked.uuid, problem, f"deleted, but the {rig.name} driver keeps {left}" if left else None)
+        return Check(
+            tracked.uuid, problem, f"deleted, but the {rig.name} driver keeps {left}" if left else None, deleted=True
+        )
     if response.status_code != 200:
         return Check(tracked.uuid, f"GET answers {response.status_code}", None)
     body = response.json()
@@ -979,16 +981,17 @@ def check_cluster(client: httpx.Client, rig: Rig, tracked: Tracked) -> Check:
         )
     groups = client.get(f"/v1/clusters/{tracked.uuid}/nodegroups", headers=headers).json()["nodegroups"]
     counts = {g["name"]: g["node_count"] for g in groups}
+    workers = sum(count for name, count in tracked.nodegroups().items() if name != MASTER_GROUP)
     if (
         counts != tracked.nodegroups()
-        or body["node_count"] != tracked.node_count
+        or body["node_count"] != workers  # Magnum's node_count: the nodes of every worker nodegroup
         or body["master_count"] != tracked.masters
         or body["cluster_template_id"] != tracked.template
     ):
         return Check(
             tracked.uuid,
-            f"nodegroups {counts} / template {body['cluster_template_id']}, accepted {tracked.nodegroups()} / "
-            f"{tracked.template}",
+            f"nodegroups {counts}, node_count {body['node_count']}, master_count {body['master_count']}, template "
+            f"{body['cluster_template_id']}; accepted {tracked.nodegroups()}, {tracked.template}",
             None,
         )
     return Check(tracked.uuid, None, rig.reality(tracked, body, client))

@@ -86,7 +86,7 @@ def docker_config(
         apis=1,
         api_workers=2,
         seed=seed,
-        lease_seconds=6.0,
+        lease_seconds=10.0,  # the default: a renewer starved by a loaded machine must not lose the lease
         poll_interval=0.5,
         health_interval=10,
         clients=min(clusters, 4),
