@@ -227,6 +227,47 @@ def test_delete_after_a_conductor_killed_mid_create_leaves_nothing(
     assert leftovers(docker_client, spec.uuid) == 0
 
 
+def test_a_manager_whose_port_another_cluster_took_moves_to_a_free_port_keeping_its_swarm(
+    settings: Settings, docker_client: docker.DockerClient
+) -> None:
+    """Two conductors can pick one free port for two managers; only the one started first gets it.
+    A conductor killed between creating its manager and starting it leaves a manager whose port
+    another cluster holds by then (found by the real-cluster crash run: the takeover's start failed
+    until the create ended CREATE_FAILED). Here a stopped manager and a container on its port."""
+    settings.docker.allow_project_mixing = True  # the engine may host other runs' clusters
+    driver = DockerDriver(settings)
+    spec = spec_of("project-a", workers=0)
+    thief = None
+    try:
+        driver.ensure_infrastructure(spec)
+        spec = replace(spec, tls=tls_for(spec, driver))
+        driver.ensure_nodegroup(spec, spec.masters[0])
+        first = driver.ensure_endpoint(spec)
+        home = driver.placement.find(spec.uuid)
+        assert home is not None
+        [before] = driver._swarm(home, spec).nodes().values()
+        [manager] = docker_client.containers.list(filters={"label": [f"{LABEL}={spec.uuid}", "org.jeroboam.role"]})
+        port = int(manager.labels["org.jeroboam.api-port"])
+        manager.stop(timeout=5)
+        thief = docker_client.containers.run(
+            "jeroboam/busybox:latest", ["sleep", "600"], detach=True, ports={"2376/tcp": ("127.0.0.1", port)},
+            labels={"org.jeroboam.test": "port-thief"},
+        )  # fmt: skip
+
+        driver.ensure_nodegroup(spec, spec.masters[0])
+        moved = driver.ensure_endpoint(spec)  # answers over TLS on the new port
+        assert moved != first
+        assert moved.startswith("tcp://127.0.0.1:")
+        [after] = driver._swarm(home, spec).nodes().values()
+        assert (after.id, after.hostname, after.state) == (before.id, before.hostname, "ready")  # its volume kept
+        assert len(docker_client.volumes.list(filters={"label": f"{LABEL}={spec.uuid}"})) == 1
+    finally:
+        if thief is not None:
+            thief.remove(force=True)
+        driver.delete_cluster(spec)
+    assert leftovers(docker_client, spec.uuid) == 0
+
+
 def test_docker_volume_size_is_refused_at_template_time_unless_storage_can_size_it(settings: Settings) -> None:
     resources = TemplateResources(
         coe="swarm-mode", server_type="vm", image_id="jeroboam-node", flavor_id="m1.small", docker_volume_size=5

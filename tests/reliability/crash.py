@@ -1,25 +1,35 @@
 """Crash run: conductors are ``kill -9``ed under a stream of cluster requests; nothing is lost.
 
-On a fresh PostgreSQL (or MariaDB) database it starts ``--apis`` ``jeroboam-api`` processes and
-``--conductors`` ``jeroboam-conductor`` processes (RabbitMQ wake-ups when the broker answers), with
-the ``sim`` driver slowed by ``--latency`` so that kills land in the middle of phases. Client
-threads send create / resize / PATCH node_count / upgrade / delete requests over ``--clusters``
-cluster slots, each to a random API process, one request at a time per cluster, while a random
-conductor (preferably one holding work) is killed now and then and restarted a little later.
+On a fresh PostgreSQL (or MariaDB) database it starts ``--apis`` ``jeroboam-api`` processes (each
+with ``--api-workers`` worker processes) and ``--conductors`` ``jeroboam-conductor`` processes,
+with RabbitMQ wake-ups on a vhost of the run's own when the broker answers. A *rig* says what the
+clusters are built on: here the ``sim`` driver, slowed by ``--latency`` so that kills land in the
+middle of phases; ``crash_docker.py`` runs the same plan on real Docker-in-Docker swarm clusters.
+
+Client threads send requests over ``--clusters`` cluster slots, each slot owned by one of the
+run's projects (noauth identities), each request to a random API process, one at a time per
+cluster: create (1..``max_masters`` managers, odd, and workers), resize of the workers, of the
+managers or of an extra nodegroup, PATCH node_count, upgrade to the other template, nodegroup
+create / delete, CA rotation and delete, drawn with ``Config.weights``. Meanwhile a conductor
+holding work (an in-progress cluster's lease) is killed now and then and restarted a little later.
+Everything is seeded: the same seed draws the same plan (the timing of a real run still varies).
 
 At the end every conductor runs again, and once the system is quiet each cluster must be in the
-terminal state its last ACCEPTED request (202/204) asks for: deleted → 404 and no simulated state
-file; otherwise ``*_COMPLETE`` with the requested node_count and template, which the simulated
-nodes must match. Figures (one JSON line on stdout):
+terminal state its last ACCEPTED request (202/204) asks for: deleted → 404 and nothing of it left
+in the driver; otherwise ``*_COMPLETE`` with the accepted managers, workers, nodegroups and
+template, which the driver's reality must match. With ``final_deletes`` every live cluster is then
+deleted (under kills too) and must leave nothing behind. Figures (one JSON object):
 
 * ``lost``: accepted requests without an operation row (matched by request id) plus operations
   still open at the end; ``duplicated``: request ids with more than one operation row, plus
-  clusters whose simulated nodes differ from the accepted spec (an operation applied twice or not
-  at all); ``stuck``: open operations past their deadline; ``mismatched``: clusters not in the
-  terminal state of their last accepted request; ``phantom``: 409-refused requests that left an
-  operation row anyway.
-* ``resume_median_s`` / ``resume_max_s``: from the ``kill -9`` of a conductor that held leases to
-  each of those clusters being claimed again (its ``lease_token`` grew) or gone.
+  clusters whose real nodes differ from the accepted spec (an operation applied twice or not at
+  all, two node sets for one cluster); ``stuck``: open operations past their deadline;
+  ``mismatched``: clusters not in the terminal state of their last accepted request;
+  ``leftover``: deleted clusters of which the driver still has something; ``phantom``:
+  409-refused requests that left an operation row anyway.
+* ``resume_median_s`` / ``resume_max_s``: from the ``kill -9`` of a conductor that held
+  in-progress clusters to each of those clusters being claimed again (its ``lease_token`` grew)
+  or gone.
 
 Run it alone from the repository root, e.g.::
 
@@ -34,7 +44,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,39 +51,40 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, func, select
 
 from jeroboam.db.models import Cluster, Operation, Service
 from tests.support.databases import BackendUnavailableError, fresh_database
+from tests.support.identities import Identity
+from tests.support.rabbitmq import broker_up, scratch_vhost
 from tests.support.server import free_port, wait_until_up
 
 BIN = Path(sys.executable).parent
-TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
-HEADERS = {
-    "X-Project-Id": "crash",
-    "X-User-Id": "crasher",
-    "X-Roles": "member,reader",
-    "OpenStack-API-Version": "container-infra latest",
-}
-# Two templates differing only in image: an upgrade moves a cluster from one to the other.
-IMAGES = ("fedora-coreos", "jeroboam-node")
+VERSION = {"OpenStack-API-Version": "container-infra latest"}
+CRASHER = Identity("crasher", "crash", "crasher", ("member", "reader"))
 COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 OPEN = ("pending", "running")
+MASTER_GROUP, WORKER_GROUP = "default-master", "default-worker"
+# What the sim run has always sent; the docker run adds managers, nodegroups and CA rotations.
+SIM_WEIGHTS = {"resize": 40, "patch": 20, "upgrade": 32, "delete": 8}
+SIM_WAIT = {"resize": 0.5, "patch": 0.75, "upgrade": 0.75}
 
 
 @dataclass
 class Config:
-    duration: float = 60.0  # seconds of traffic and kills
+    duration: float = 60.0  # seconds of traffic and kills at most
     clusters: int = 8  # cluster slots; a deleted cluster's slot gets a new cluster
     conductors: int = 2
-    apis: int = 2
+    apis: int = 2  # jeroboam-api processes
+    api_workers: int = 1  # worker processes of each
     seed: int = 1
     backend: str = "postgresql"
     latency: float = 0.3  # seconds each simulated lifecycle call takes
@@ -87,11 +97,93 @@ class Config:
     kill_every: tuple[float, float] = (3.0, 8.0)  # seconds between kills
     restart_after: tuple[float, float] = (0.5, 3.0)  # seconds a killed conductor stays down
     all_down_chance: float = 0.2  # chance to kill the last live conductor when a kill is due
-    max_requests: int = 100_000
+    kill_idle: bool = True  # when no conductor holds in-progress work, kill one anyway
+    max_kills: int | None = None  # kills in the whole run (None: as often as kill_every says)
+    max_requests: int = 100_000  # requests sent
+    max_accepted: int | None = None  # requests accepted (202/204): the run's budget of work
+    identities: tuple[Identity, ...] = (CRASHER,)  # the projects' users; slot i belongs to i % len
+    weights: dict[str, int] = field(default_factory=lambda: dict(SIM_WEIGHTS))
+    deck: bool = False  # draw the kinds from a shuffled deck of all of them, not by weight
+    wait_chance: dict[str, float] = field(default_factory=lambda: dict(SIM_WAIT))  # ...for a running operation
+    workers_range: tuple[int, int] = (1, 3)  # workers of a new cluster
+    resize_range: tuple[int, int] = (0, 4)  # worker counts a resize picks from
+    max_masters: int = 1  # managers: an odd count up to this (more than one: master_lb_enabled)
+    max_nodegroups: int = 2  # extra nodegroups a cluster may have at once
+    final_deletes: bool = False  # at the end, delete every live cluster and check nothing is left
     settle_timeout: float = 180.0
     resume_timeout: float = 60.0
     workdir: Path | None = None
     broker: bool = True  # RabbitMQ wake-ups when the broker answers
+    progress: Callable[[dict[str, Any]], None] | None = None  # gets each kill and phase as it happens
+
+
+# -- what the clusters are built on -------------------------------------------------------------------
+class Rig(Protocol):
+    """The driver side of a crash run: settings, templates, and what really exists."""
+
+    name: str
+
+    def env(self, config: Config, workdir: Path) -> dict[str, str]: ...
+
+    def template(self, index: int) -> dict[str, Any]:
+        """The body of template ``index`` (0 or 1; an upgrade moves a cluster to the other)."""
+        ...
+
+    def reality(self, tracked: Tracked, cluster: dict[str, Any], client: httpx.Client) -> str | None:
+        """Why what the driver built differs from ``tracked``'s accepted spec (None: it matches)."""
+        ...
+
+    def leftovers(self, uuid: str) -> list[str]:
+        """What the driver still has of a cluster (after its delete: nothing)."""
+        ...
+
+    def clean(self, uuids: Iterable[str]) -> None:
+        """Remove whatever is left of these clusters (after the figures are taken)."""
+        ...
+
+
+class SimRig:
+    name = "sim"
+    IMAGES = ("fedora-coreos", "jeroboam-node")
+
+    def __init__(self) -> None:
+        self.workdir = Path()
+
+    def env(self, config: Config, workdir: Path) -> dict[str, str]:
+        self.workdir = workdir
+        return {"JEROBOAM_SIM__STATE_DIR": str(workdir / "sim"), "JEROBOAM_SIM__LATENCY_SECONDS": str(config.latency)}
+
+    def template(self, index: int) -> dict[str, Any]:
+        return {
+            "coe": "kubernetes",
+            "image_id": self.IMAGES[index],
+            "external_network_id": "public",
+            "flavor_id": "m1.tiny",
+            "master_flavor_id": "m1.small",
+            "driver": "sim",
+        }
+
+    def reality(self, tracked: Tracked, cluster: dict[str, Any], client: httpx.Client) -> str | None:
+        path = self.workdir / "sim" / f"{tracked.uuid}.json"
+        try:
+            groups = {name: g["nodes"] for name, g in json.loads(path.read_text())["groups"].items()}
+        except FileNotFoundError:
+            return "complete, but the sim has no state"
+        counts = {name: len(nodes) for name, nodes in groups.items()}
+        if counts != tracked.nodegroups():
+            return f"sim has nodegroups {counts}, wanted {tracked.nodegroups()}"
+        image = self.IMAGES[tracked.template_index]
+        default = groups[MASTER_GROUP] + groups[WORKER_GROUP]
+        stale = [n["name"] for n in default if n["image"] != image] + [
+            n["name"] for nodes in groups.values() for n in nodes if not n["alive"]
+        ]
+        return f"sim nodes {stale} are not live nodes of image {image}" if stale else None
+
+    def leftovers(self, uuid: str) -> list[str]:
+        return sorted(p.name for p in (self.workdir / "sim").glob(f"*{uuid}*"))
+
+    def clean(self, uuids: Iterable[str]) -> None:
+        """The sim's files live in the run's work directory."""
 
 
 # -- processes ---------------------------------------------------------------------------------------
@@ -170,7 +262,7 @@ class Conductor:
 # -- what the clients did -----------------------------------------------------------------------------
 @dataclass
 class Sent:
-    kind: str  # create, resize, patch, upgrade, delete
+    kind: str  # create, resize, patch, masters, upgrade, nodegroup_create, nodegroup_delete, rotate_ca, delete
     cluster: str | None
     status: int  # HTTP status; 0 when no answer came
     request_id: str
@@ -179,43 +271,61 @@ class Sent:
 
 @dataclass
 class Tracked:
-    """One cluster as its client knows it: the accepted requests, in order."""
+    """One cluster as its client knows it: the accepted requests, in order, and what they ask."""
 
     uuid: str
+    identity: Identity
     accepted: list[Sent] = field(default_factory=list)
     node_count: int = 1
     template: str = ""
+    template_index: int = 0
+    masters: int = 1
+    groups: dict[str, int] = field(default_factory=dict)  # extra nodegroups: name → node_count
+    made_groups: int = 0
+    rotations: int = 0
     deleted: bool = False
+
+    def nodegroups(self) -> dict[str, int]:
+        return {MASTER_GROUP: self.masters, WORKER_GROUP: self.node_count, **self.groups}
 
 
 @dataclass
 class Slot:
     index: int
+    identity: Identity
     cluster: Tracked | None = None
     created: int = 0  # clusters this slot has had
 
 
 class Traffic:
-    def __init__(self, config: Config, urls: list[str], templates: list[str]) -> None:
+    def __init__(self, config: Config, urls: list[str], templates: dict[str, list[str]]) -> None:
         self.config = config
         self.urls = urls
-        self.templates = templates
-        self.slots = [Slot(i) for i in range(config.clusters)]
+        self.templates = templates  # project → its two templates
+        ids = config.identities
+        self.slots = [Slot(i, ids[i % len(ids)]) for i in range(config.clusters)]
         self.tracked: dict[str, Tracked] = {}
         self.sent: list[Sent] = []
         self.errors: list[str] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.deck: list[str] = []
+
+    def spent(self) -> bool:
+        with self.lock:
+            accepted = sum(len(t.accepted) for t in self.tracked.values())
+            return len(self.sent) >= self.config.max_requests or (
+                self.config.max_accepted is not None and accepted >= self.config.max_accepted
+            )
 
     def run_client(self, index: int) -> None:
         rng = random.Random(self.config.seed * 1000 + index)
         mine = [slot for slot in self.slots if slot.index % self.config.clients == index]
-        clients = [httpx.Client(base_url=url, headers=HEADERS, timeout=30) for url in self.urls]
+        clients = [httpx.Client(base_url=url, headers=VERSION, timeout=60) for url in self.urls]
         try:
             while not self.stop.is_set() and mine:
-                with self.lock:
-                    if len(self.sent) >= self.config.max_requests:
-                        return
+                if self.spent():
+                    return
                 self.act(rng, rng.choice(mine), rng.choice(clients))
                 self.stop.wait(rng.uniform(*self.config.pause))
         finally:
@@ -225,69 +335,155 @@ class Traffic:
     def act(self, rng: random.Random, slot: Slot, client: httpx.Client) -> None:
         tracked = slot.cluster
         if tracked is None:
-            slot.created += 1
-            node_count = rng.randint(1, 3)
-            body = {
-                "name": f"crash-{slot.index}-{slot.created}",
-                "cluster_template_id": self.templates[0],
-                "node_count": node_count,
-            }
-            sent = self.send(client, "create", None, "POST", "/v1/clusters", body)
-            if sent.status == 202 and sent.cluster:
-                uuid = sent.cluster
-                tracked = Tracked(uuid, [sent], node_count, self.templates[0])
-                with self.lock:
-                    self.tracked[uuid] = tracked
-                slot.cluster = tracked
+            self.create(rng, slot, client)
             return
-        kind = rng.choices(("resize", "patch", "upgrade", "delete"), weights=(40, 20, 32, 8))[0]
-        uuid = tracked.uuid
+        drawn = self.draw(rng)
+        kind = drawn
+        if kind == "nodegroup_delete" and not tracked.groups:
+            kind = "nodegroup_create"
+        if kind == "nodegroup_create" and len(tracked.groups) >= self.config.max_nodegroups:
+            kind = "nodegroup_delete"
         # Like most clients, usually wait for a running operation before asking for more; a
         # resize (accepted while an update runs) or a change sent anyway (409) now and then.
-        wait_chance = {"resize": 0.5, "patch": 0.75, "upgrade": 0.75}.get(kind, 0.0)
-        if rng.random() < wait_chance and self.busy(client, uuid):
+        if rng.random() < self.config.wait_chance.get(kind, 0.0) and self.busy(client, tracked):
+            if self.config.deck:
+                with self.lock:
+                    self.deck.append(drawn)  # drawn again later
             return
-        if kind in ("resize", "patch"):
-            node_count = rng.choice([n for n in range(0, 5) if n != tracked.node_count])
-            if kind == "resize":
-                sent = self.send(
-                    client, kind, uuid, "POST", f"/v1/clusters/{uuid}/actions/resize", {"node_count": node_count}
-                )
-            else:
-                patch = [{"op": "replace", "path": "/node_count", "value": node_count}]
-                sent = self.send(client, kind, uuid, "PATCH", f"/v1/clusters/{uuid}", patch)
-            if self.accepted(sent, tracked):
+        getattr(self, kind)(rng, tracked, client, slot)
+
+    def draw(self, rng: random.Random) -> str:
+        """The next kind of change: by weight, or with ``deck`` from a shuffled deck of every
+        weighted kind (so that a short run sends each kind)."""
+        kinds = [k for k, weight in self.config.weights.items() if weight > 0]
+        if not self.config.deck:
+            return rng.choices(kinds, weights=[self.config.weights[k] for k in kinds])[0]
+        with self.lock:
+            if not self.deck:
+                self.deck = rng.sample(kinds, len(kinds))
+            return self.deck.pop()
+
+    def create(self, rng: random.Random, slot: Slot, client: httpx.Client) -> None:
+        slot.created += 1
+        project = slot.identity.project_id
+        node_count = rng.randint(*self.config.workers_range)
+        masters = rng.choice(range(1, self.config.max_masters + 1, 2))
+        body: dict[str, Any] = {
+            "name": f"crash-{slot.index}-{slot.created}",
+            "cluster_template_id": self.templates[project][0],
+            "node_count": node_count,
+        }
+        if self.config.max_masters > 1:  # so that the managers can be resized later
+            body.update(master_count=masters, master_lb_enabled=True)
+        sent = self.send(client, slot.identity, "create", None, "POST", "/v1/clusters", body)
+        if sent.status == 202 and sent.cluster:
+            tracked = Tracked(sent.cluster, slot.identity, [sent], node_count, self.templates[project][0])
+            tracked.masters = masters
+            with self.lock:
+                self.tracked[sent.cluster] = tracked
+            slot.cluster = tracked
+
+    def resize(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        group = rng.choice([WORKER_GROUP, *tracked.groups]) if rng.random() < 0.5 else WORKER_GROUP
+        current = tracked.nodegroups()[group]
+        low, high = self.config.resize_range
+        low = low if group == WORKER_GROUP else max(low, 1)  # an extra nodegroup keeps a node
+        node_count = rng.choice([n for n in range(low, high + 1) if n != current] or [current])
+        body: dict[str, Any] = {"node_count": node_count}
+        if group != WORKER_GROUP or rng.random() < 0.3:
+            body["nodegroup"] = group
+        sent = self.send(client, tracked.identity, "resize", tracked.uuid, "POST", self._path(tracked, "resize"), body)
+        if self.accepted(sent, tracked):
+            if group == WORKER_GROUP:
                 tracked.node_count = node_count
-        elif kind == "upgrade":
-            target = self.templates[1] if tracked.template == self.templates[0] else self.templates[0]
-            body = {"cluster_template": target, "max_batch_size": rng.randint(1, 2)}
-            sent = self.send(client, kind, uuid, "POST", f"/v1/clusters/{uuid}/actions/upgrade", body)
-            if self.accepted(sent, tracked):
-                tracked.template = target
-        else:
-            sent = self.send(client, kind, uuid, "DELETE", f"/v1/clusters/{uuid}", None)
-            if self.accepted(sent, tracked):
-                tracked.deleted = True
+            else:
+                tracked.groups[group] = node_count
+
+    def patch(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        low, high = self.config.resize_range
+        node_count = rng.choice([n for n in range(low, high + 1) if n != tracked.node_count])
+        body = [{"op": "replace", "path": "/node_count", "value": node_count}]
+        sent = self.send(client, tracked.identity, "patch", tracked.uuid, "PATCH", f"/v1/clusters/{tracked.uuid}", body)
+        if self.accepted(sent, tracked):
+            tracked.node_count = node_count
+
+    def masters(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        choices = [n for n in range(1, self.config.max_masters + 1, 2) if n != tracked.masters]
+        if not choices:
+            return
+        masters = rng.choice(choices)
+        body = {"node_count": masters, "nodegroup": MASTER_GROUP}
+        sent = self.send(client, tracked.identity, "masters", tracked.uuid, "POST", self._path(tracked, "resize"), body)
+        if self.accepted(sent, tracked):
+            tracked.masters = masters
+
+    def upgrade(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        index = 1 - tracked.template_index
+        target = self.templates[tracked.identity.project_id][index]
+        body = {"cluster_template": target, "max_batch_size": rng.randint(1, 2)}
+        sent = self.send(
+            client, tracked.identity, "upgrade", tracked.uuid, "POST", self._path(tracked, "upgrade"), body
+        )
+        if self.accepted(sent, tracked):
+            tracked.template, tracked.template_index = target, index
+
+    def nodegroup_create(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        name = f"ng{tracked.made_groups + 1}"
+        node_count = rng.randint(1, 2)
+        path = f"/v1/clusters/{tracked.uuid}/nodegroups"
+        body = {"name": name, "node_count": node_count}
+        sent = self.send(client, tracked.identity, "nodegroup_create", tracked.uuid, "POST", path, body)
+        if self.accepted(sent, tracked):
+            tracked.made_groups += 1
+            tracked.groups[name] = node_count
+
+    def nodegroup_delete(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        name = rng.choice(sorted(tracked.groups))
+        path = f"/v1/clusters/{tracked.uuid}/nodegroups/{name}"
+        sent = self.send(client, tracked.identity, "nodegroup_delete", tracked.uuid, "DELETE", path, None)
+        if self.accepted(sent, tracked):
+            del tracked.groups[name]
+
+    def rotate_ca(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot) -> None:
+        path = f"/v1/certificates/{tracked.uuid}"
+        sent = self.send(client, tracked.identity, "rotate_ca", tracked.uuid, "PATCH", path, None)
+        if self.accepted(sent, tracked):
+            tracked.rotations += 1
+
+    def delete(self, rng: random.Random, tracked: Tracked, client: httpx.Client, slot: Slot | None) -> None:
+        sent = self.send(
+            client, tracked.identity, "delete", tracked.uuid, "DELETE", f"/v1/clusters/{tracked.uuid}", None
+        )
+        if self.accepted(sent, tracked):
+            tracked.deleted = True
+            if slot is not None:
                 slot.cluster = None
 
     @staticmethod
-    def busy(client: httpx.Client, uuid: str) -> bool:
+    def _path(tracked: Tracked, action: str) -> str:
+        return f"/v1/clusters/{tracked.uuid}/actions/{action}"
+
+    @staticmethod
+    def busy(client: httpx.Client, tracked: Tracked) -> bool:
         try:
-            response = client.get(f"/v1/clusters/{uuid}")
+            response = client.get(f"/v1/clusters/{tracked.uuid}", headers=tracked.identity.headers)
         except httpx.HTTPError:
             return True
         return response.status_code != 200 or str(response.json().get("status", "")).endswith("_IN_PROGRESS")
 
     def accepted(self, sent: Sent, tracked: Tracked) -> bool:
         if sent.status in (202, 204):
-            tracked.accepted.append(sent)
+            with self.lock:
+                tracked.accepted.append(sent)
             return True
         return False
 
-    def send(self, client: httpx.Client, kind: str, cluster: str | None, method: str, path: str, body: Any) -> Sent:
+    def send(
+        self, client: httpx.Client, who: Identity, kind: str, cluster: str | None, method: str, path: str, body: Any
+    ) -> Sent:
         params = body if isinstance(body, dict) else {"patch": body}
         try:
-            response = client.request(method, path, json=body)
+            response = client.request(method, path, json=body, headers=who.headers)
         except httpx.HTTPError as exc:
             sent = Sent(kind, cluster, 0, "", params)
             with self.lock:
@@ -302,6 +498,15 @@ class Traffic:
             if response.status_code not in (202, 204, 409):
                 self.errors.append(f"{kind} {path}: {response.status_code} {response.text[:300]}")
         return sent
+
+    def delete_all(self) -> int:
+        """The final deletes: every live cluster, each by its owner. Returns how many were accepted."""
+        live = [t for t in self.tracked.values() if not t.deleted]
+        slots = {id(s.cluster): s for s in self.slots if s.cluster is not None}
+        with httpx.Client(base_url=self.urls[0], headers=VERSION, timeout=60) as client:
+            for tracked in live:
+                self.delete(random.Random(), tracked, client, slots.get(id(tracked)))
+        return sum(1 for t in live if t.deleted)
 
 
 # -- kills and resumes --------------------------------------------------------------------------------
@@ -318,7 +523,7 @@ class Held:
 
 
 class Killer:
-    """Kills a random conductor now and then, restarts it later, and times the takeovers."""
+    """Kills a conductor holding work now and then, restarts it later, and times the takeovers."""
 
     def __init__(self, config: Config, conductors: list[Conductor], db: Engine) -> None:
         self.config = config
@@ -327,16 +532,18 @@ class Killer:
         self.rng = random.Random(config.seed * 7919)
         self.kills = 0
         self.kills_holding_work = 0
+        self.allowed = config.max_kills  # kills allowed so far (the run lets more through later)
         self.held: list[Held] = []
         self.down_since: float | None = None
         self.all_down_seconds = 0.0
         self.stop = threading.Event()
 
     def leases_of(self, host: str) -> list[tuple[str, int, float]]:
+        """The in-progress clusters whose lease ``host`` holds (a health check's is no work)."""
         with self.db.connect() as connection:
             rows = connection.execute(
                 select(Cluster.uuid, Cluster.lease_token, Cluster.lease_expires_at).where(
-                    Cluster.lease_owner.like(f"{host}:%")
+                    Cluster.lease_owner.like(f"{host}:%"), Cluster.status.like("%_IN_PROGRESS")
                 )
             ).all()
         now = datetime.now(UTC)
@@ -345,8 +552,10 @@ class Killer:
             for uuid, token, expires in rows
         ]
 
-    def run(self) -> None:
-        next_kill = time.monotonic() + self.rng.uniform(*self.config.kill_every)
+    def run(self, first: tuple[float, float] | None = None) -> None:
+        """Until stopped: restart the killed conductors when due, kill one now and then (the
+        first after ``first`` seconds, default ``kill_every``), time the takeovers."""
+        next_kill = time.monotonic() + self.rng.uniform(*(first or self.config.kill_every))
         while not self.stop.wait(0.05):
             now = time.monotonic()
             for conductor in self.conductors:
@@ -354,9 +563,8 @@ class Killer:
                     conductor.start()
             self._note_ready()
             self._account_all_down(now)
-            if now >= next_kill:
+            if now >= next_kill and (self.allowed is None or self.kills < self.allowed) and self.kill_one():
                 next_kill = now + self.rng.uniform(*self.config.kill_every)
-                self.kill_one()
             self.poll_resumes()
 
     def _note_ready(self) -> None:
@@ -376,12 +584,15 @@ class Killer:
         elif self.down_since is None:
             self.down_since = now
 
-    def kill_one(self) -> None:
+    def kill_one(self) -> bool:
+        """Kill a conductor (preferably one holding work); False when none was killed now."""
         alive = [c for c in self.conductors if c.alive]
         ready = [c for c in alive if c.ready]
         if not alive or (len(ready) <= 1 < len(self.conductors) and self.rng.random() >= self.config.all_down_chance):
-            return  # keep one conductor up most of the time
+            return not self.config.kill_idle and not alive  # keep one conductor up most of the time
         holding = [c for c in alive if self.leases_of(c.host)]
+        if not holding and not self.config.kill_idle:
+            return False  # wait for a conductor to hold work
         victim = self.rng.choice(holding or alive)
         host = victim.host
         assert victim.process is not None
@@ -395,6 +606,9 @@ class Killer:
         if held:
             self.kills_holding_work += 1
         self.held.extend(Held(uuid, token, killed_at, host, left, survivor) for uuid, token, left in held)
+        if self.config.progress:
+            self.config.progress({"event": "kill", "conductor": host, "held": [uuid for uuid, _, _ in held]})
+        return True
 
     def poll_resumes(self) -> None:
         waiting = [h for h in self.held if h.resumed_after is None]
@@ -413,6 +627,15 @@ class Killer:
             if token is None or token > held.token:
                 held.resumed_after = now - held.killed_at
                 held.resumed_by = (owner or "finished").split(":")[0]
+                if self.config.progress:
+                    self.config.progress(
+                        {
+                            "event": "resume",
+                            "cluster": held.cluster,
+                            "after_s": round(held.resumed_after, 2),
+                            "by": held.resumed_by,
+                        }
+                    )
 
     def restart_all(self) -> None:
         for conductor in self.conductors:
@@ -422,31 +645,24 @@ class Killer:
 
 
 # -- the run --------------------------------------------------------------------------------------------
-def broker_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def child_env(config: Config, url: str, workdir: Path, wakeups: bool) -> dict[str, str]:
+def child_env(config: Config, url: str, workdir: Path, transport_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JEROBOAM_")}
     env.update(
         {
             "JEROBOAM_DATABASE__CONNECTION": url,
             "JEROBOAM_DATA_DIR": str(workdir / "data"),
-            "JEROBOAM_SIM__STATE_DIR": str(workdir / "sim"),
-            "JEROBOAM_SIM__LATENCY_SECONDS": str(config.latency),
             "JEROBOAM_CONDUCTOR__LEASE_SECONDS": str(config.lease_seconds),
             "JEROBOAM_CONDUCTOR__POLL_INTERVAL": str(config.poll_interval),
             "JEROBOAM_CONDUCTOR__HEALTH_POLLING_INTERVAL": str(config.health_interval),
             "JEROBOAM_CONDUCTOR__WORKERS": str(config.workers),
             "JEROBOAM_QUOTAS__MAX_CLUSTERS_PER_PROJECT": "100000",
+            "JEROBOAM_API__WORKERS": str(config.api_workers),
+            # One key for every process (each would otherwise race to create the key file).
+            "JEROBOAM_SECRETS__ENCRYPTION_KEYS": json.dumps([Fernet.generate_key().decode()]),
         }
     )
-    if wakeups:
-        env["JEROBOAM_TRANSPORT_URL"] = TRANSPORT_URL
+    if transport_url:
+        env["JEROBOAM_TRANSPORT_URL"] = transport_url
     return env
 
 
@@ -462,39 +678,37 @@ def processes(items: list[Process], conductors: list[Conductor]) -> Iterator[Non
             process.stop()
 
 
-def make_templates(url: str) -> list[str]:
-    uuids = []
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as client:
-        for image in IMAGES:
-            body = {
-                "name": f"crash-{image}",
-                "coe": "kubernetes",
-                "image_id": image,
-                "external_network_id": "public",
-                "flavor_id": "m1.tiny",
-                "master_flavor_id": "m1.small",
-                "driver": "sim",
-            }
-            response = client.post("/v1/clustertemplates", json=body)
-            if response.status_code != 201:
-                raise RuntimeError(f"template create: {response.status_code} {response.text}")
-            uuids.append(response.json()["uuid"])
-    return uuids
+def make_templates(url: str, rig: Rig, identities: Iterable[Identity]) -> dict[str, list[str]]:
+    """Each project's two templates (an upgrade moves a cluster from one to the other)."""
+    templates: dict[str, list[str]] = {}
+    with httpx.Client(base_url=url, headers=VERSION, timeout=30) as client:
+        for who in identities:
+            if who.project_id in templates:
+                continue
+            templates[who.project_id] = []
+            for index in (0, 1):
+                body = {"name": f"crash-{rig.name}-{index}", **rig.template(index)}
+                response = client.post("/v1/clustertemplates", json=body, headers=who.headers)
+                if response.status_code != 201:
+                    raise RuntimeError(f"template create: {response.status_code} {response.text}")
+                templates[who.project_id].append(response.json()["uuid"])
+    return templates
 
 
-def run(config: Config) -> dict[str, Any]:
+def run(config: Config, rig: Rig | None = None) -> dict[str, Any]:
     """One crash run; returns the summary (raises BackendUnavailableError without a database)."""
+    rig = rig or SimRig()
     with contextlib.ExitStack() as stack:
         if config.workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jeroboam-crash-")))
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"jeroboam-crash-{rig.name}-")))
         else:
             workdir = config.workdir
             workdir.mkdir(parents=True, exist_ok=True)
         logs = workdir / "logs"
         logs.mkdir(exist_ok=True)
         url = stack.enter_context(fresh_database(config.backend, workdir))
-        wakeups = config.broker and broker_up()
-        env = child_env(config, url, workdir, wakeups)
+        transport = stack.enter_context(scratch_vhost("jeroboam-crash")) if config.broker and broker_up() else None
+        env = {**child_env(config, url, workdir, transport), **rig.env(config, workdir)}
         migrated = subprocess.run(
             [str(BIN / "jeroboam-manage"), "db", "upgrade"], env=env, capture_output=True, timeout=120, check=False
         )
@@ -508,6 +722,8 @@ def run(config: Config) -> dict[str, Any]:
         conductors = [Conductor(index, env, logs) for index in range(config.conductors)]
         db = create_engine(url, pool_size=2)
         stack.callback(db.dispose)
+        seen: set[str] = set()  # every cluster of the run, for the rig's last clean-up
+        stack.callback(lambda: rig.clean(seen | _clusters_of(db)))  # after the processes stop
         stack.enter_context(processes([p for _, p in apis], conductors))
         for _, process in apis:
             process.start()
@@ -515,20 +731,34 @@ def run(config: Config) -> dict[str, Any]:
             conductor.start()
         urls = [u for u, _ in apis]
         for api_url in urls:
-            wait_until_up(api_url, deadline=60)
-        templates = make_templates(urls[0])
-        summary = exercise(config, urls, templates, conductors, db, workdir)
-        summary.update({"backend": config.backend, "wakeups": "rabbitmq" if wakeups else "polling"})
+            wait_until_up(api_url, deadline=90)
+        templates = make_templates(urls[0], rig, config.identities)
+        summary = exercise(config, rig, urls, templates, conductors, db, seen)
+        summary.update({"backend": config.backend, "wakeups": "rabbitmq" if transport else "polling"})
         summary["logs"] = str(logs) if config.workdir is not None else None
         return summary
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _clusters_of(db: Engine) -> set[str]:
+    """Every cluster an operation was accepted for (the rows outlive the clusters)."""
+    with db.connect() as connection:
+        return {uuid for uuid in connection.scalars(select(Operation.cluster_id).distinct()) if uuid}
+
+
 def exercise(
-    config: Config, urls: list[str], templates: list[str], conductors: list[Conductor], db: Engine, workdir: Path
+    config: Config,
+    rig: Rig,
+    urls: list[str],
+    templates: dict[str, list[str]],
+    conductors: list[Conductor],
+    db: Engine,
+    seen: set[str],
 ) -> dict[str, Any]:
     traffic = Traffic(config, urls, templates)
     killer = Killer(config, conductors, db)
+    if config.final_deletes and config.max_kills and config.max_kills > 1:
+        killer.allowed = config.max_kills - 1  # the last kill is kept for the final deletes
     clients = [
         threading.Thread(target=traffic.run_client, args=(i,), name=f"client-{i}", daemon=True)
         for i in range(config.clients)
@@ -538,28 +768,60 @@ def exercise(
     for thread in [*clients, killer_thread]:
         thread.start()
     try:
-        traffic.stop.wait(config.duration)
-    finally:
+        end = started + config.duration
+        while time.monotonic() < end and any(t.is_alive() for t in clients):
+            traffic.stop.wait(0.2)
         traffic.stop.set()
         for thread in clients:
-            thread.join(60)
+            thread.join(120)
+        traffic_seconds = time.monotonic() - started
+        _say(config, "traffic done", traffic, killer)
+        settle_started = time.monotonic()
+        if config.final_deletes:
+            # The live clusters settle (the killer still at work), are checked, then deleted.
+            quiet = wait_quiet(db, config.settle_timeout, killer)
+            killer.stop.set()
+            killer_thread.join(30)
+            killer.restart_all()
+            quiet = wait_quiet(db, config.settle_timeout, killer) and quiet
+            seen.update(traffic.tracked)
+            live_checks = check_all(traffic, rig, urls, live_only=True)
+            _say(config, "live clusters checked", traffic, killer)
+            killer.allowed = config.max_kills
+            killer.stop = threading.Event()
+            # The kept kill lands while the deletes run (a docker delete takes seconds).
+            killer_thread = threading.Thread(target=killer.run, args=((0.5, 2.0),), name="killer", daemon=True)
+            killer_thread.start()
+            final_deletes = traffic.delete_all()
+            _say(config, "final deletes sent", traffic, killer)
+            quiet = wait_quiet(db, config.settle_timeout, killer) and quiet
+        else:
+            live_checks, final_deletes, quiet = [], 0, True
+    finally:
+        traffic.stop.set()
         killer.stop.set()
         killer_thread.join(30)
-    traffic_seconds = time.monotonic() - started
 
     killer.restart_all()
-    settle_started = time.monotonic()
-    quiet = wait_quiet(db, config.settle_timeout, killer)
+    quiet = wait_quiet(db, config.settle_timeout, killer) and quiet
     settle_seconds = time.monotonic() - settle_started
     end = time.monotonic() + config.resume_timeout
     while any(h.resumed_after is None for h in killer.held) and time.monotonic() < end:
         killer.poll_resumes()
         time.sleep(0.1)
-    return verify(config, traffic, killer, db, workdir, urls, templates) | {
+    seen.update(traffic.tracked)
+    return verify(config, traffic, killer, db, rig, urls, live_checks) | {
         "traffic_s": round(traffic_seconds, 1),
         "settle_s": round(settle_seconds, 1),
+        "final_deletes": final_deletes,
         "quiet": quiet,
     }
+
+
+def _say(config: Config, phase: str, traffic: Traffic, killer: Killer) -> None:
+    if config.progress:
+        accepted = sum(len(t.accepted) for t in traffic.tracked.values())
+        config.progress({"event": phase, "sent": len(traffic.sent), "accepted": accepted, "kills": killer.kills})
 
 
 def wait_quiet(db: Engine, timeout: float, killer: Killer) -> bool:
@@ -576,13 +838,18 @@ def wait_quiet(db: Engine, timeout: float, killer: Killer) -> bool:
     return False
 
 
-def sim_nodes(workdir: Path, uuid: str) -> dict[str, list[dict[str, Any]]] | None:
-    path = workdir / "sim" / f"{uuid}.json"
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    return {name: group["nodes"] for name, group in state["groups"].items()}
+@dataclass
+class Check:
+    uuid: str
+    problem: str | None  # not in the state its last accepted request asks for
+    reality: str | None  # the driver's nodes (or leftovers) differ from the accepted spec
+    deleted: bool = False  # checked as a deleted cluster: ``reality`` is what is left of it
+
+
+def check_all(traffic: Traffic, rig: Rig, urls: list[str], *, live_only: bool = False) -> list[Check]:
+    clusters = [t for t in list(traffic.tracked.values()) if not (live_only and t.deleted)]
+    with httpx.Client(base_url=urls[-1], headers=VERSION, timeout=60) as client:
+        return [check_cluster(client, rig, tracked) for tracked in clusters]
 
 
 def verify(
@@ -590,11 +857,10 @@ def verify(
     traffic: Traffic,
     killer: Killer,
     db: Engine,
-    workdir: Path,
+    rig: Rig,
     urls: list[str],
-    templates: list[str],
+    live_checks: list[Check],
 ) -> dict[str, Any]:
-    image_of = dict(zip(templates, IMAGES, strict=True))
     with db.connect() as connection:
         operations = connection.execute(
             select(Operation.request_id, Operation.cluster_id, Operation.state, Operation.deadline, Operation.reason)
@@ -610,15 +876,10 @@ def verify(
     phantom = [s for s in conflicts if rows_by_request[s.request_id] > 0]
     failed_ops = [op for op in operations if op.state == "failed"]
 
-    mismatched: list[str] = []
-    inconsistent: list[str] = []
-    with httpx.Client(base_url=urls[-1], headers=HEADERS, timeout=30) as client:
-        for tracked in traffic.tracked.values():
-            problem, applied = check_cluster(client, workdir, tracked, image_of)
-            if problem:
-                mismatched.append(f"{tracked.uuid}: {problem}")
-            if applied:
-                inconsistent.append(f"{tracked.uuid}: {applied}")
+    checks = [*live_checks, *check_all(traffic, rig, urls)]
+    mismatched = [f"{c.uuid}: {c.problem}" for c in checks if c.problem]
+    leftover = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and c.deleted]
+    inconsistent = [f"{c.uuid}: {c.reality}" for c in checks if c.reality and not c.deleted]
 
     resumes = sorted(h.resumed_after for h in killer.held if h.resumed_after is not None)
     # With another conductor up at the kill: the takeover itself, without waiting for a restart.
@@ -631,9 +892,12 @@ def verify(
     by_kind = Counter(s.kind for s in accepted)
     summary: dict[str, Any] = {
         "test": "crash",
+        "driver": rig.name,
         "seed": config.seed,
         "conductors": config.conductors,
         "api_processes": config.apis,
+        "api_workers": config.api_workers,
+        "projects": len({i.project_id for i in config.identities}),
         "clusters": len(traffic.tracked),
         "requests": len(traffic.sent),
         "accepted": len(accepted),
@@ -661,6 +925,7 @@ def verify(
         "inconsistent": len(inconsistent),
         "stuck": len(stuck),
         "mismatched": len(mismatched),
+        "leftover": len(leftover),
         "phantom": len(phantom),
         "failed_operations": len(failed_ops),
     }
@@ -668,11 +933,13 @@ def verify(
         "error_samples": traffic.errors[:5],
         "mismatch_samples": mismatched[:5],
         "inconsistent_samples": inconsistent[:5],
+        "leftover_samples": leftover[:5],
         "failed_samples": [f"{op.cluster_id}: {op.reason}" for op in failed_ops[:5]],
         "lost_samples": [f"{s.kind} {s.cluster} {s.request_id}" for s in lost_without_row[:5]],
     }
     summary["ok"] = not any(
-        summary[key] for key in ("lost", "duplicated", "stuck", "mismatched", "phantom", "errors", "not_resumed")
+        summary[key]
+        for key in ("lost", "duplicated", "stuck", "mismatched", "leftover", "phantom", "errors", "not_resumed")
     )
     if not summary["ok"]:
         summary["details"] = details
@@ -683,44 +950,51 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def check_cluster(
-    client: httpx.Client, workdir: Path, tracked: Tracked, image_of: dict[str, str]
-) -> tuple[str | None, str | None]:
-    """(why the cluster is not what its last accepted request asks, why the sim disagrees)."""
-    response = client.get(f"/v1/clusters/{tracked.uuid}")
-    nodes = sim_nodes(workdir, tracked.uuid)
+def wanted_status(tracked: Tracked) -> tuple[str, ...]:
+    """What the last accepted request ends in: a create's CREATE_COMPLETE, or a change's
+    UPDATE_COMPLETE; a resize accepted while the create ran finishes that create."""
+    kinds = {s.kind for s in tracked.accepted}
+    if tracked.accepted[-1].kind == "create":
+        return ("CREATE_COMPLETE",)
+    if tracked.accepted[-1].kind == "resize" and kinds <= {"create", "resize"}:
+        return COMPLETE
+    return ("UPDATE_COMPLETE",)
+
+
+def check_cluster(client: httpx.Client, rig: Rig, tracked: Tracked) -> Check:
+    headers = tracked.identity.headers
+    response = client.get(f"/v1/clusters/{tracked.uuid}", headers=headers)
     if tracked.deleted:
-        if response.status_code != 404:
-            return f"deleted, but GET answers {response.status_code}", None
-        leftovers = sorted(p.name for p in (workdir / "sim").glob(f"*{tracked.uuid}*"))
-        return None, (f"deleted, but the sim keeps {leftovers}" if leftovers else None)
+        problem = None if response.status_code == 404 else f"deleted, but GET answers {response.status_code}"
+        left = rig.leftovers(tracked.uuid)
+        return Check(
+            tracked.uuid, problem, f"deleted, but the {rig.name} driver keeps {left}" if left else None, deleted=True
+        )
     if response.status_code != 200:
-        return f"GET answers {response.status_code}", None
+        return Check(tracked.uuid, f"GET answers {response.status_code}", None)
     body = response.json()
-    last = tracked.accepted[-1].kind
-    wanted: tuple[str, ...] = ("UPDATE_COMPLETE",)
-    if last == "create":
-        wanted = ("CREATE_COMPLETE",)
-    elif last == "resize" and not {s.kind for s in tracked.accepted} & {"patch", "upgrade"}:
-        wanted = COMPLETE  # a resize accepted while the create ran finishes the create
+    wanted = wanted_status(tracked)
     if body["status"] not in wanted:
-        return f"{body['status']} ({body.get('status_reason')}), last accepted {last} wants {wanted}", None
-    if body["node_count"] != tracked.node_count or body["cluster_template_id"] != tracked.template:
-        return (
-            f"node_count {body['node_count']} / template {body['cluster_template_id']}, "
-            f"accepted {tracked.node_count} / {tracked.template}"
-        ), None
-    if nodes is None:
-        return None, "complete, but the sim has no state"
-    workers = nodes.get("default-worker", [])
-    masters = nodes.get("default-master", [])
-    image = image_of[tracked.template]
-    if len(workers) != tracked.node_count or len(masters) != 1:
-        return None, f"sim has {len(workers)} workers / {len(masters)} masters, wanted {tracked.node_count} / 1"
-    stale = [n["name"] for n in workers + masters if n["image"] != image or not n["alive"]]
-    if stale:
-        return None, f"sim nodes {stale} are not live nodes of image {image}"
-    return None, None
+        last = tracked.accepted[-1].kind
+        return Check(
+            tracked.uuid, f"{body['status']} ({body.get('status_reason')}), last accepted {last} wants {wanted}", None
+        )
+    groups = client.get(f"/v1/clusters/{tracked.uuid}/nodegroups", headers=headers).json()["nodegroups"]
+    counts = {g["name"]: g["node_count"] for g in groups}
+    workers = sum(count for name, count in tracked.nodegroups().items() if name != MASTER_GROUP)
+    if (
+        counts != tracked.nodegroups()
+        or body["node_count"] != workers  # Magnum's node_count: the nodes of every worker nodegroup
+        or body["master_count"] != tracked.masters
+        or body["cluster_template_id"] != tracked.template
+    ):
+        return Check(
+            tracked.uuid,
+            f"nodegroups {counts}, node_count {body['node_count']}, master_count {body['master_count']}, template "
+            f"{body['cluster_template_id']}; accepted {tracked.nodegroups()}, {tracked.template}",
+            None,
+        )
+    return Check(tracked.uuid, None, rig.reality(tracked, body, client))
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -729,6 +1003,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--clusters", type=int, default=8, help="cluster slots")
     parser.add_argument("--conductors", type=int, default=2)
     parser.add_argument("--apis", type=int, default=2, help="jeroboam-api processes")
+    parser.add_argument("--api-workers", type=int, default=1, help="worker processes of each jeroboam-api")
     parser.add_argument("--clients", type=int, default=4, help="client threads")
     parser.add_argument("--workers", type=int, default=8, help="clusters one conductor reconciles at once")
     parser.add_argument("--seed", type=int, default=1)
@@ -739,6 +1014,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--health-interval", type=int, default=5)
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--settle-timeout", type=float, default=180.0)
+    parser.add_argument("--final-deletes", action="store_true", help="delete every cluster at the end")
     parser.add_argument("--no-broker", action="store_true", help="no RabbitMQ wake-ups: conductors poll")
     parser.add_argument("--workdir", type=Path, help="keep logs and sim state here (default: a temporary dir)")
     args = parser.parse_args(argv)
@@ -747,6 +1023,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         clusters=args.clusters,
         conductors=args.conductors,
         apis=args.apis,
+        api_workers=args.api_workers,
         clients=args.clients,
         workers=args.workers,
         seed=args.seed,
@@ -757,6 +1034,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         health_interval=args.health_interval,
         max_requests=args.max_requests,
         settle_timeout=args.settle_timeout,
+        final_deletes=args.final_deletes,
         broker=not args.no_broker,
         workdir=args.workdir,
     )

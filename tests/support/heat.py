@@ -23,11 +23,11 @@ from pathlib import Path
 import httpx
 
 from tests.support.keystone import KeystoneServer
+from tests.support.rabbitmq import RABBIT_URL, rabbitmqctl
 from tests.support.server import free_port
 from tests.support.venvs import HEAT, child_env, ensure_venv
 
 SERVICE_USER = "heat"
-RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672"
 BOOT_TIMEOUT = 180.0
 STOP_TIMEOUT = 15.0
 
@@ -108,7 +108,7 @@ class HeatServer:
         for process in self.processes.values():
             _stop(process)
         self.processes.clear()
-        _rabbitmqctl("delete_vhost", self.vhost, check=False)
+        rabbitmqctl("delete_vhost", self.vhost, check=False)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -120,15 +120,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(STOP_TIMEOUT)
-
-
-def _rabbitmqctl(*args: str, check: bool = True) -> None:
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None:
-        raise HeatHarnessError("rabbitmqctl is not installed; Heat's vhost is made with it (RabbitMQ on 127.0.0.1)")
-    result = subprocess.run([rabbitmqctl, "-q", *args], capture_output=True, text=True, timeout=60, check=False)
-    if check and result.returncode != 0:
-        raise HeatHarnessError(f"rabbitmqctl {' '.join(args)} failed: {result.stdout}{result.stderr}")
 
 
 def _spawn(command: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -143,8 +134,8 @@ def start_heat(keystone: KeystoneServer, workdir: Path, database_url: str, *, ex
     workdir.mkdir(parents=True, exist_ok=True)
     user = keystone.users.get(SERVICE_USER) or keystone.create_user(SERVICE_USER, "service", ("admin", "service"))
     vhost = f"jeroboam-heat-{secrets.token_hex(4)}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     port = free_port()
     server = HeatServer(f"http://127.0.0.1:{port}", workdir, venv, vhost)
     try:

@@ -58,6 +58,7 @@ from jeroboam.drivers.docker.nodes import (
     Nodes,
     PortTakenError,
     fingerprint,
+    port_taken,
     remove_volume,
     run_in,
     trust_registry,
@@ -386,21 +387,23 @@ class DockerDriver(CatalogDriver):
         nodes = {n.slot: n for n in self._group(home, spec, group.name) if n.slot is not None}
         surplus = [nodes.pop(slot) for slot in sorted(nodes, reverse=True) if slot >= group.node_count]
         restarted = False
+        ports = self._port_source(home.engine)
         for slot, node in sorted(nodes.items()):
             if self._outdated(node, spec, group):
                 log.info("cluster %s: replacing manager %s with template %s", spec.uuid, node.name, spec.template_id)
-                node = nodes[slot] = self._recreate(home, spec, group, node, image)
+                node = nodes[slot] = self._recreate(home, spec, group, node, image, ports)
             elif self.nodes.installed_fingerprint(node) != fingerprint(tls):
                 log.info("cluster %s: new TLS material for manager %s; restarting its endpoint", spec.uuid, node.name)
                 self.nodes.install_certs(node, tls)
-                node.container.restart(timeout=10)
+                node = nodes[slot] = self._bring_up(
+                    home, spec, group, node, image, ports, lambda n: n.container.restart(timeout=10)
+                )
                 restarted = True
             elif not node.running:
-                self._revive(node)
+                node = nodes[slot] = self._bring_up(home, spec, group, node, image, ports, self._revive)
             self.nodes.wait_ready(node)
         if surplus:  # through the managers that stay, which have the current certificates by now
             self._remove_managers(home, spec, surplus)
-        ports = self._port_source(home.engine)
 
         def make(slot: int) -> Node:
             node = self._create_manager(home, spec, group, slot, image, ports)
@@ -449,38 +452,86 @@ class DockerDriver(CatalogDriver):
             self._retire(home, spec, [node])
 
     def _create_manager(
-        self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, slot: int, image: str, ports: Callable[[], int]
+        self,
+        home: Home,
+        spec: ClusterSpec,
+        group: NodeGroupSpec,
+        slot: int,
+        image: str,
+        ports: Callable[[], int],
+        index: int | None = None,
     ) -> Node:
         while True:
             port = ports()
             try:
-                return self.nodes.create(home, spec, group, slot, image, slot=slot, api_port=port)
+                return self.nodes.create(
+                    home, spec, group, slot if index is None else index, image, slot=slot, api_port=port
+                )
             except PortTakenError:
                 log.info("port %s is taken on %s; trying the next", port, home.engine.name)
 
     def _port_source(self, engine: Engine) -> Callable[[], int]:
-        """Ports of ``[docker] api_ports`` that no node on the engine holds, one per call (thread-safe)."""
+        """Ports of ``[docker] api_ports`` that no node on the engine holds, one per call (thread-safe;
+        the engine is asked at the first call)."""
         first, last = self.settings.api_ports
-        containers = engine.client.containers.list(all=True, filters=labels.ours())
-        held = (labels.API_PORT, labels.REGISTRY_PORT)  # managers' endpoints, registries
-        used = {int(c.labels[key]) for c in containers for key in held if c.labels.get(key)}
-        free = iter([port for port in range(first, last + 1) if port not in used])
+        free: list[Iterator[int]] = []
         lock = threading.Lock()
 
         def take() -> int:
             with lock:
-                port = next(free, None)
+                if not free:
+                    containers = engine.client.containers.list(all=True, filters=labels.ours())
+                    held = (labels.API_PORT, labels.REGISTRY_PORT)  # managers' and fronts' endpoints, registries
+                    used = {int(c.labels[key]) for c in containers for key in held if c.labels.get(key)}
+                    free.append(iter([port for port in range(first, last + 1) if port not in used]))
+                port = next(free[0], None)
             if port is None:
                 raise RetryableError(f"no free port in [docker] api_ports {first}-{last} on engine {engine.name}", 30)
             return port
 
         return take
 
-    def _recreate(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, node: Node, image: str) -> Node:
+    def _recreate(
+        self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, node: Node, image: str, ports: Callable[[], int]
+    ) -> Node:
         """A new container of the current template in the node's place, on its volume: it comes
-        back as the same swarm node (managers keep their address, port and raft state)."""
+        back as the same swarm node (managers keep their address, port and raft state; the port
+        only if no other container took it meanwhile, see ``_bring_up``)."""
         node.container.remove(force=True, v=False)
-        return self.nodes.create(home, spec, group, node.index, image, slot=node.slot, api_port=node.api_port)
+        try:
+            return self.nodes.create(home, spec, group, node.index, image, slot=node.slot, api_port=node.api_port)
+        except PortTakenError:
+            log.info("cluster %s: port %s of manager %s is taken; moving it", spec.uuid, node.api_port, node.name)
+            return self._create_manager(home, spec, group, node.slot or 0, image, ports, node.index)
+
+    def _bring_up(
+        self,
+        home: Home,
+        spec: ClusterSpec,
+        group: NodeGroupSpec,
+        node: Node,
+        image: str,
+        ports: Callable[[], int],
+        start: Callable[[Node], object],
+    ) -> Node:
+        """Start (or restart) an existing manager. Its published port may belong to another
+        container by now: two conductors can pick the same free port at once, and only the
+        container that starts first gets it; a conductor killed between creating its manager and
+        starting it leaves a manager whose port is gone. Such a manager moves to a free port: a
+        new container in its place, on its volume (same address, swarm state and certificates)."""
+        try:
+            start(node)
+            return node
+        except APIError as exc:
+            if not port_taken(exc):
+                raise
+        log.info(
+            "cluster %s: port %s of manager %s went to another container; moving it to a free port",
+            spec.uuid, node.api_port, node.name,
+        )  # fmt: skip
+        with contextlib.suppress(NotFound):
+            node.container.remove(force=True, v=False)
+        return self._create_manager(home, spec, group, node.slot or 0, image, ports, node.index)
 
     def _revive(self, node: Node) -> None:
         if node.state == "paused":

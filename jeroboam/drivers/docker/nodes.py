@@ -113,6 +113,12 @@ def tar_of(files: dict[str, tuple[bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
+def port_taken(exc: APIError) -> bool:
+    """A start refused because the node's published port belongs to another container."""
+    text = str(exc).lower()
+    return "port is already allocated" in text or "address already in use" in text
+
+
 def flavor_env(flavor: FlavorSettings | None) -> dict[str, str]:
     """What the node entrypoint needs to advertise the flavor to swarm (whole CPUs, at least one)."""
     if flavor is None:
@@ -261,9 +267,11 @@ class Nodes:
         try:
             node.container.start()
         except APIError as exc:
-            text = str(exc).lower()
-            if "port is already allocated" in text or "address already in use" in text:
-                self.remove(node)
+            if port_taken(exc):
+                # The container goes, its volume stays: a manager made again in its place (on
+                # another port) keeps its swarm state; a new node's volume is empty anyway.
+                with contextlib.suppress(NotFound):
+                    node.container.remove(force=True, v=False)
                 raise PortTakenError(str(exc)) from exc
             raise RetryableError(f"could not start node {node.name}: {exc}", 5) from exc
         node.container.reload()
