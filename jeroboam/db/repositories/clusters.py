@@ -16,6 +16,7 @@ from jeroboam.db.session import hold_named_lock
 from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER
 from jeroboam.errors import ConflictError, NotFoundError
+from jeroboam.observability import logs
 
 RESOURCE = "Cluster"
 AMBIGUOUS = "Multiple clusters exist with same name. Please use the cluster uuid instead."
@@ -102,7 +103,9 @@ def list_rows(
 def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Record:
     """One visible cluster by uuid or exact name (as ``get_visible``), as a row of DETAIL_COLUMNS."""
     scope, owner = _scope(context, all_projects)
-    return _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    row = _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    logs.concerns_cluster(row.uuid)  # the request's log lines name the cluster it resolved
+    return row
 
 
 def list_visible(
@@ -119,7 +122,9 @@ def get_visible(
     stmt = visible(context, all_projects=all_projects)
     if for_update:
         stmt = stmt.with_for_update()
-    return find_one(session, stmt, Cluster, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    cluster = find_one(session, stmt, Cluster, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    logs.concerns_cluster(cluster.uuid)  # the request's log lines name the cluster it resolved
+    return cluster
 
 
 def lock(session: Session, uuid: str) -> Cluster:
