@@ -65,7 +65,9 @@ def _connection(url: str) -> Connection:
     # oslo.messaging spells RabbitMQ URLs rabbit://; kombu knows the same transport as amqp://.
     if url.startswith("rabbit://"):
         url = "amqp://" + url[len("rabbit://") :]
-    return Connection(url, connect_timeout=3, transport_options={"confirm_publish": True})
+    # max_retries 0: kombu would otherwise retry a refused connect inside the call for seconds,
+    # unseen; the callers retry themselves and report the outage (once).
+    return Connection(url, connect_timeout=3, transport_options={"confirm_publish": True, "max_retries": 0})
 
 
 Message = tuple[dict[str, Any], Exchange, str]
