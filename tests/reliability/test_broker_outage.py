@@ -9,24 +9,19 @@ queue of our own on the real broker. Each process logs the outage once, not per 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kombu import Connection, Exchange, Queue
 
 from tests.support.databases import database_or_skip
 from tests.support.deployment import Deployment, deployment, wait_for
 from tests.support.forwarder import Forwarder
+from tests.support.notifications import BROKER, Notifications
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.timeout(150)]
 
-BROKER = ("127.0.0.1", 5672)
 DOWN = "the message broker "  # ... is unavailable / is available again
 
 
@@ -36,49 +31,6 @@ def _reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-class Notifications:
-    """Every notification on the ``magnum`` exchange, read from an exclusive queue of our own on
-    the real broker (other tests share the exchange: callers filter by cluster)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str]] = []  # (event_type, cluster uuid)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        exchange = Exchange("magnum", type="topic", durable=False)
-        with Connection(f"amqp://guest:guest@{BROKER[0]}:{BROKER[1]}//") as connection:
-            queue = Queue("", exchange, routing_key="notifications.*", exclusive=True, auto_delete=True)
-            with connection.Consumer(queue, callbacks=[self._on_message], accept=["json"]):
-                self._ready.set()
-                while not self._stop.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        connection.drain_events(timeout=0.5)
-
-    def _on_message(self, body: Any, message: Any) -> None:
-        inner = json.loads(body["oslo.message"])
-        payload = inner["payload"]
-        with self._lock:
-            self.events.append((inner["event_type"], payload.get("uuid") or payload.get("cluster_uuid")))
-        message.ack()
-
-    def of(self, uuid: str) -> list[str]:
-        with self._lock:
-            return [event for event, cluster in self.events if cluster == uuid]
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Notifications]:
-        self._thread.start()
-        try:
-            assert self._ready.wait(15), "could not consume from RabbitMQ"
-            yield self
-        finally:
-            self._stop.set()
-            self._thread.join(timeout=10)
 
 
 def broker_lines(deployed: Deployment, which: str) -> tuple[list[str], list[str], list[dict[str, Any]]]:
@@ -121,7 +73,8 @@ def test_a_broker_outage_delays_nothing_and_notifications_resume(tmp_path: Path)
         deployed.wait_status(first, "gone")
         # The conductor keeps trying to reach the broker (each try is a reset connection) and lives on.
         assert wait_for(lambda: to_conductor.refused, lambda n: n >= 3, 30) >= 3
-        assert deployed.conductor.alive and deployed.api.alive
+        assert deployed.conductor.alive
+        assert deployed.api.alive
         assert notes.of(during) == []  # nothing got through while the broker was away
 
         to_api.accept()

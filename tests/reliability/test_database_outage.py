@@ -71,7 +71,8 @@ def test_a_database_outage_is_a_503_and_no_work_is_lost(backend: str, tmp_path: 
         assert deployed.conductor.alive, "the conductor died during the database outage"
         down, back, tracebacks = outage_lines(deployed, "conductor")
         assert len(down) == 1, down
-        assert back == [] and tracebacks == []
+        assert back == []
+        assert tracebacks == []
 
         to_api.accept()
         to_conductor.accept()
