@@ -66,6 +66,12 @@ def test_a_database_outage_is_a_503_and_no_work_is_lost(backend: str, tmp_path: 
             assert error["code"] == "server"
             assert error["title"] == "The database is not available (OperationalError)"
             assert answer.headers["x-openstack-request-id"].startswith("req-")
+        # Metrics still answer, saying the database is down (operators alert on it).
+        scraped = deployed.client.get("/metrics")
+        assert scraped.status_code == 200
+        assert "jeroboam_database_up 0.0" in scraped.text
+        served = [ln for ln in scraped.text.splitlines() if ln.startswith("jeroboam_http_requests_total{")]
+        assert any('route="/v1/clusters"' in ln and 'status="503"' in ln for ln in served), served
         # The conductor retries (each attempt is a connection the forwarder resets) and lives on.
         assert wait_for(lambda: to_conductor.refused, lambda n: n >= 6, 30) >= 6
         assert deployed.conductor.alive, "the conductor died during the database outage"
