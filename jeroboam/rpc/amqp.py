@@ -84,6 +84,7 @@ class _Publisher:
         self.url = url
         self.outage = broker_outage(url)
         self.dropped = 0  # messages lost to a full backlog or to a close while the broker was away
+        self._dropped_in_outage = 0
         self._connection: Connection | None = None
         self._backlog: collections.deque[Message] = collections.deque()
         self._ready = threading.Condition()
@@ -96,8 +97,9 @@ class _Publisher:
             if len(self._backlog) >= self.BACKLOG:
                 self._backlog.popleft()
                 self.dropped += 1
-                if self.dropped == 1 or self.dropped % self.BACKLOG == 0:
-                    log.warning("broker backlog full: %d oldest messages dropped so far", self.dropped)
+                self._dropped_in_outage += 1
+                if self._dropped_in_outage == 1:  # once per outage; the count comes when it ends
+                    log.warning("broker backlog full (%d held): dropping the oldest until it is back", self.BACKLOG)
             self._backlog.append((body, exchange, routing_key))
             self._ready.notify()
 
@@ -118,6 +120,9 @@ class _Publisher:
                 with self._ready:
                     if self._backlog and self._backlog[0] is item:  # not dropped meanwhile
                         self._backlog.popleft()
+                    dropped, self._dropped_in_outage = self._dropped_in_outage, 0
+                if dropped:
+                    log.warning("%d broker messages were dropped while the broker was away", dropped)
                 delay = RETRY_FIRST
                 continue
             if self._closing.wait(delay):
