@@ -35,6 +35,11 @@ class ApiSettings(BaseModel):
     workers: int = Field(
         1, ge=1, description="API worker processes (jeroboam-api; jeroboam up runs its conductor beside them)."
     )
+    request_log: bool = Field(
+        True,
+        description="Log one line per request served (method, path, status, milliseconds; with log_format "
+        "'json' also the request id and the uuid of the cluster it concerns); 5xx answers at WARNING.",
+    )
     reads_in_event_loop: bool = Field(
         True,
         description="Run read-only requests (lists, shows) on the event loop instead of a thread: reads wait "
@@ -52,6 +57,23 @@ class DatabaseSettings(BaseModel):
         ),
     )
     pool_size: int = Field(5, ge=1, description="Connections kept open per process (not SQLite).")
+    connect_timeout: float = Field(
+        3.0,
+        gt=0,
+        description="Seconds to wait for a new connection to the database (not SQLite; PostgreSQL's driver "
+        "counts whole seconds, at least 2). A database that is down and refuses connections is noticed at once; "
+        "one that does not answer at all, after this long: either way the API answers 503.",
+    )
+    statement_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one statement may take (not SQLite): PostgreSQL's statement_timeout, and the "
+        "MySQL/MariaDB driver's read and write timeouts, so no request waits longer on a database that stopped "
+        "answering.",
+    )
+    pool_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request waits for a free pooled connection before it is answered 503."
+    )
 
 
 class NoauthSettings(BaseModel):

@@ -123,6 +123,13 @@ class ServiceUnavailableError(JeroboamError):
     code = "service_unavailable"
 
 
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached at all (refused, cut, or no answer in time): an outage,
+    which the process logs once (``observability/outages.py``), not once per attempt."""
+
+    code = "database_unavailable"
+
+
 # -- driver outcomes (the conductor's, not HTTP's) -------------------------------------------------
 # Not JeroboamErrors on purpose: they never reach a client as such. The conductor turns them into
 # a retry after ``delay`` or an operation ``*_FAILED`` with the message (drivers/base.py says how).

@@ -115,6 +115,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         admin_check=services.policy.is_admin,
         www_authenticate=www_authenticate,
         blocking_auth=blocking,
+        log_requests=settings.api.request_log,
     )
     if settings.metrics.enabled:
         app.add_middleware(

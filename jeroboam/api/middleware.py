@@ -8,6 +8,7 @@ guard that turns any escaped exception into Magnum's 500 body.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,6 +33,9 @@ from jeroboam.domain.versions import MAX_VERSION, MIN_VERSION, SERVICE_TYPE
 from jeroboam.observability import logs
 
 log = logging.getLogger(__name__)
+# One line per request served (``[api] request_log``): method, path, status, time, and the
+# request id and cluster uuid as every line of the request has them.
+request_log = logging.getLogger("jeroboam.api.requests")
 
 PUBLIC_PATHS = frozenset({"/", "/v1", "/healthcheck", "/v1/openapi.json"})
 TOP_LEVEL = frozenset({"v1", "healthcheck"})
@@ -96,8 +100,10 @@ class EdgeMiddleware:
         admin_check: Callable[[RequestContext], bool],
         www_authenticate: str | None = None,
         blocking_auth: bool = False,
+        log_requests: bool = True,
     ) -> None:
         self.app = app
+        self.log_requests = log_requests
         self.authenticator = authenticator
         self.admin_check = admin_check
         self.www_authenticate = www_authenticate
@@ -112,19 +118,43 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = f"req-{uuid.uuid4()}"
         extra: Headers = [(b"x-openstack-request-id", request_id.encode())]
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        logs.request_id.set(request_id)  # this request's task (and the threads it starts) only
+        logs.begin_request(request_id)  # this request's task (and the threads it starts) only
+        answered = [0]
+
+        async def send_noting_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered[0] = message["status"]
+            await send(message)
+
         try:
-            await self._handle(scope, receive, send, state, extra, request_id)
+            await self._handle(scope, receive, send_noting_status, state, extra, request_id)
         except Exception:
             log.exception("unexpected error serving %s %s", scope.get("method"), scope.get("path"))
             # If the response had already started there is nothing more we can send.
             if not state.get("response_started"):
                 body = error_body(UNEXPECTED, "An unexpected error prevented the server from fulfilling your request.")
-                await _send_simple(send, UNEXPECTED, body, extra)
+                await _send_simple(send_noting_status, UNEXPECTED, body, extra)
+        if self.log_requests:
+            self._log_request(scope, answered[0], started)
+
+    @staticmethod
+    def _log_request(scope: Scope, status: int, started: float) -> None:
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        method, path = scope.get("method", ""), scope.get("path", "")
+        request_log.log(
+            logging.WARNING if status >= 500 else logging.INFO,
+            "%s %s %d %.1f ms",
+            method,
+            path,
+            status,
+            elapsed_ms,
+            extra={"method": method, "path": path, "status": status, "duration_ms": elapsed_ms},
+        )
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], extra: Headers, request_id: str

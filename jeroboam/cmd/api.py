@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args.config, api=api_flags(args))
     setup_logging(settings)
     # Fail at start, not at the first request, when the keys cannot read the stored secrets.
-    database = Database.from_url(settings.database_url, pool_size=1)
+    database = Database.from_url(settings.database_url, pool_size=1, limits=settings.database)
     check_schema(database)
     check_secrets(database, secrets_keyring(settings))
     database.dispose()
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 def app_factory() -> object:
     """Runs in each worker process: its own settings, database pool and broker connection."""
     settings = worker_settings()
+    setup_logging(settings)  # a spawned worker process starts with Python's default logging
     waker: Waker = AmqpWaker(settings.transport_url) if settings.transport_url else NullWaker()
     notifier = broker_notifier(settings, f"jeroboam-api.{settings.service.host}")
     keyring = secrets_keyring(settings)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings_from(args.config, service={"host": args.host} if args.host else None)
     setup_logging(settings)
-    db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
+    db = Database.from_url(settings.database_url, pool_size=settings.database.pool_size, limits=settings.database)
     check_schema(db)
     keyring = secrets_keyring(settings)
     check_secrets(db, keyring)

@@ -53,7 +53,7 @@ def _secrets_database(args: argparse.Namespace) -> tuple[Database, Keyring]:
         keyring = load_keyring(settings, create=False)
     except SecretsError as exc:
         fail(exc.message)
-    db = Database.from_url(settings.database_url)
+    db = Database.from_url(settings.database_url, limits=settings.database)
     if migrate.current_revision(db.engine) != migrate.head_revision(db.engine):
         db.dispose()
         fail("the database schema is not at the newest revision; run 'jeroboam-manage db upgrade' first")

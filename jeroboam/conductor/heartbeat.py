@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from jeroboam.db.repositories import mservices as repo
 from jeroboam.db.session import Database
-from jeroboam.errors import ServiceUnavailableError
+from jeroboam.errors import DatabaseUnavailableError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 # The name clients expect: magnum-tempest-plugin asserts it; rows written under the old name are renamed.
@@ -33,6 +33,8 @@ class Heartbeat:
         while not self._stop.is_set():
             try:
                 self.beat()
+            except DatabaseUnavailableError:
+                pass  # an outage, logged once by the database: keep beating, it may come back
             except ServiceUnavailableError as exc:  # keep beating: the database may come back
                 log.warning("heartbeat failed: %s", exc.message)
             self._stop.wait(self.interval)

@@ -20,7 +20,7 @@ from jeroboam.domain.specs import ClusterObservation, ClusterSpec, NodeGroupObse
 from jeroboam.domain.states import Action, Status
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.errors import PermanentError, RetryableError, UnreachableError
+from jeroboam.errors import DatabaseUnavailableError, PermanentError, RetryableError, UnreachableError
 from jeroboam.observability.metrics import DEFAULT_DRIVER_LABEL, metrics
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,9 @@ class Phases:
         except LeaseLostError:
             outcome = "lease_lost"
             raise
+        except DatabaseUnavailableError:  # the pki phase's own writes: an outage, logged once by the database
+            outcome = "database_unavailable"
+            raise
         except Exception as exc:  # an unexpected driver error: retry a few times, then give up
             log.exception("cluster %s: unexpected error in phase %s", work.spec.uuid, phase)
             self.metrics.driver_errors.labels(driver, phase, "unexpected").inc()
@@ -208,7 +211,7 @@ class Phases:
                 raise SupersededError(work.spec.uuid)
             now = self.clock()
             repo.record_phase(session, work.claim, phase, now + lease, now)
-        log.debug("cluster %s: phase %s", work.spec.uuid, phase)
+        log.info("cluster %s: phase %s", work.spec.uuid, phase)
 
     def current(self, work: Work) -> str:
         with self.db.transaction() as session:

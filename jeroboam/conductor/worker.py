@@ -30,7 +30,8 @@ from jeroboam.db.repositories.leases import Claim
 from jeroboam.db.session import Database
 from jeroboam.domain import states
 from jeroboam.drivers.registry import DriverRegistry
-from jeroboam.errors import ServiceUnavailableError
+from jeroboam.errors import DatabaseUnavailableError, ServiceUnavailableError
+from jeroboam.observability import logs
 from jeroboam.observability.metrics import metrics
 from jeroboam.pki.secrets import Keyring
 from jeroboam.rpc.notifications import Notifier
@@ -154,6 +155,8 @@ class Conductor:
             claimed = 0
             try:
                 claimed = self.cycle()
+            except DatabaseUnavailableError:
+                pass  # an outage: the database logged it once; the next poll tries again
             except ServiceUnavailableError as exc:
                 log.warning("conductor: database unavailable: %s", exc.message)
             except Exception:  # the loop must survive anything
@@ -205,6 +208,8 @@ class Conductor:
             handled = 0
             try:
                 handled = self.autoscale()
+            except DatabaseUnavailableError:
+                pass  # logged once by the database
             except ServiceUnavailableError as exc:
                 log.warning("autoscaler: database unavailable: %s", exc.message)
             except Exception:  # the loop must survive anything
@@ -245,8 +250,14 @@ class Conductor:
         return len(claims)
 
     def _reconcile(self, claim: Claim) -> None:
+        with logs.about_cluster(claim.cluster_id):
+            self._reconcile_claimed(claim)
+
+    def _reconcile_claimed(self, claim: Claim) -> None:
         try:
             self.reconciler.run(claim)
+        except DatabaseUnavailableError:
+            pass  # logged once by the database; the lease lapses and the work is taken again
         except ServiceUnavailableError as exc:
             log.warning("cluster %s: database unavailable: %s", claim.cluster_id, exc.message)
         except Exception:
@@ -270,6 +281,8 @@ class Conductor:
         while not self._stop.wait(period):
             try:
                 self.renew_leases()
+            except DatabaseUnavailableError:
+                pass  # logged once by the database; leases that lapse meanwhile are claimed again
             except Exception:
                 log.exception("lease renewal failed")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +15,15 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jeroboam.errors import ServiceUnavailableError
+from jeroboam.config import DatabaseSettings
+from jeroboam.errors import DatabaseUnavailableError, ServiceUnavailableError
+from jeroboam.observability.outages import Outage
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -122,7 +129,26 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         raise DisconnectionError(f"a pooled connection was found dead ({type(exc).__name__})") from exc
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def _bounded(backend: str, limits: DatabaseSettings) -> dict[str, Any]:
+    """Driver arguments that bound the wait for a connection and for each statement, so a
+    database that stopped answering turns into a 503 instead of a request that hangs."""
+    if backend == "postgresql":
+        return {
+            "connect_timeout": max(2, math.ceil(limits.connect_timeout)),  # libpq: whole seconds, at least 2
+            "options": f"-c statement_timeout={int(limits.statement_timeout * 1000)}",
+        }
+    if backend in ("mysql", "mariadb"):
+        return {
+            "connect_timeout": limits.connect_timeout,
+            "read_timeout": limits.statement_timeout,
+            "write_timeout": limits.statement_timeout,
+        }
+    return {}
+
+
+def make_engine(url: str, *, pool_size: int = 5, limits: DatabaseSettings | None = None) -> Engine:
+    """The engine of ``url``; ``limits`` bounds connects, statements and pool waits (the
+    services' engines; migrations run without a statement timeout)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -133,7 +159,10 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, json_deserializer=json_loads)
+    bounds: dict[str, Any] = {}
+    if limits is not None:
+        bounds = {"connect_args": _bounded(parsed.get_backend_name(), limits), "pool_timeout": limits.pool_timeout}
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, json_deserializer=json_loads, **bounds)
     event.listen(engine, "checkin", _remember_checkin)
     event.listen(engine, "checkout", _ping_if_idle)
     if engine.dialect.name in ("mysql", "mariadb"):
@@ -141,16 +170,37 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return engine
 
 
+def _is_outage(exc: DBAPIError) -> bool:
+    """The database cannot be reached (refused, cut, or silent), as opposed to a statement it
+    refused (a lock wait, a deadlock, SQLite's busy database): the connection was lost, or none
+    was made (an error raised without a statement is a connect's)."""
+    return bool(exc.connection_invalidated) or exc.statement is None
+
+
 class Database:
-    """One per process: the engine and a session factory."""
+    """One per process: the engine and a session factory. A database outage is logged once
+    (``outage``), whatever the number of requests and threads that meet it."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.outage = Outage(
+            "the database", "requests are answered 503 and the conductor retries until it answers", log
+        )
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 5) -> Database:
-        return cls(make_engine(url, pool_size=pool_size))
+    def from_url(cls, url: str, *, pool_size: int = 5, limits: DatabaseSettings | None = None) -> Database:
+        return cls(make_engine(url, pool_size=pool_size, limits=limits))
+
+    def _unavailable(self, exc: Exception) -> ServiceUnavailableError:
+        if isinstance(exc, PoolTimeoutError):
+            return ServiceUnavailableError("The database is busy (no connection was free in time); retry the request.")
+        assert isinstance(exc, DBAPIError)
+        cause = exc.orig if exc.orig is not None else exc
+        if _is_outage(exc):
+            self.outage.failed(cause)
+            return DatabaseUnavailableError(f"The database is not available ({type(cause).__name__}).")
+        return ServiceUnavailableError(f"The database is not available ({type(cause).__name__}).")
 
     @property
     def backend(self) -> str:
@@ -162,8 +212,13 @@ class Database:
         try:
             with self._sessions() as session, session.begin():
                 yield session
-        except OperationalError as exc:
-            raise ServiceUnavailableError(f"The database is not available ({type(exc.orig).__name__}).") from exc
+        except (OperationalError, PoolTimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+        except DBAPIError as exc:  # any other error of a lost connection (e.g. PyMySQL's InterfaceError)
+            if not exc.connection_invalidated:
+                raise
+            raise self._unavailable(exc) from exc
+        self.outage.succeeded()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -175,8 +230,13 @@ class Database:
             with self._sessions() as session, session.begin():
                 session.connection(execution_options={READ_ONLY: True})
                 yield session
-        except OperationalError as exc:
-            raise ServiceUnavailableError(f"The database is not available ({type(exc.orig).__name__}).") from exc
+        except (OperationalError, PoolTimeoutError) as exc:
+            raise self._unavailable(exc) from exc
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise self._unavailable(exc) from exc
+        self.outage.succeeded()
 
     def reachable(self) -> bool:
         """Whether the database answers a trivial query now (the health check)."""

@@ -134,6 +134,7 @@ class Snapshot:
 
     queue_depth: int  # in-progress clusters due now whose lease is free: work no conductor has claimed
     clusters: dict[tuple[str, str], int] = field(default_factory=dict)  # (status, health) → count
+    database_up: bool = True  # False: the database did not answer; the figures above are not known
 
 
 class _SnapshotCollector:
@@ -142,6 +143,11 @@ class _SnapshotCollector:
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.source()
+        up = GaugeMetricFamily("jeroboam_database_up", "1 when the database answered this scrape, 0 when not.")
+        up.add_metric([], 1 if snapshot.database_up else 0)
+        yield up
+        if not snapshot.database_up:  # a scrape during an outage still reports this process's samples
+            return
         depth = GaugeMetricFamily(
             "jeroboam_queue_depth", "In-progress clusters due for work that no conductor has claimed yet."
         )

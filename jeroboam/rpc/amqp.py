@@ -2,8 +2,11 @@
 
 Wake-ups go to a fanout exchange that every conductor binds an exclusive,
 auto-deleted queue to; they carry only a cluster id. Losing one costs at most
-one ``conductor.poll_interval``, so publishing is best effort: a broker outage
-is logged and never fails an API request.
+one ``conductor.poll_interval``, so publishing never fails nor delays an API
+request: messages go through a bounded backlog that one background thread
+sends. While the broker is away the backlog holds them (the oldest dropped past
+``BACKLOG``) and they are delivered once it is back; the process logs one line
+when the broker goes and one when it returns (``observability/outages.py``).
 
 Notifications use oslo.messaging's envelope (``oslo.version`` 2.0 with the
 message JSON-encoded in ``oslo.message``) on the ``<control_exchange>`` topic
@@ -13,75 +16,144 @@ consumers (ceilometer, searchlight-style listeners) can read them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
-import queue
 import socket
 import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from amqp.exceptions import AMQPError  # type: ignore[import-untyped]
 from kombu import Connection  # type: ignore[attr-defined]
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import KombuError
+from kombu.utils.url import maybe_sanitize_url
 
 from jeroboam.config import Settings
+from jeroboam.observability.outages import Outage
 from jeroboam.rpc.notifications import Notifier, NullNotifier
 
 log = logging.getLogger(__name__)
 
 WAKEUP_EXCHANGE = "jeroboam.wakeup"
-BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError, ConnectionError, socket.timeout)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, AMQPError, OSError, ConnectionError, socket.timeout)
+RETRY_FIRST = 0.5  # seconds before the first retry of an unsent message; doubled up to RETRY_MAX
+RETRY_MAX = 5.0
+
+_outages: dict[str, Outage] = {}
+_outages_lock = threading.Lock()
+
+
+def broker_outage(url: str) -> Outage:
+    """This process's view of the broker at ``url``: publishers and consumers share it, so an
+    outage is logged once however many of them meet it."""
+    with _outages_lock:
+        if url not in _outages:
+            _outages[url] = Outage(
+                f"the message broker {maybe_sanitize_url(url)}",
+                f"wake-ups and notifications are held (up to {_Publisher.BACKLOG}) until it is back; "
+                "conductors find work by polling",
+                log,
+            )
+        return _outages[url]
 
 
 def _connection(url: str) -> Connection:
     # oslo.messaging spells RabbitMQ URLs rabbit://; kombu knows the same transport as amqp://.
     if url.startswith("rabbit://"):
         url = "amqp://" + url[len("rabbit://") :]
-    return Connection(url, connect_timeout=3, transport_options={"confirm_publish": True})
+    # max_retries 0: kombu would otherwise retry a refused connect inside the call for seconds,
+    # unseen; the callers retry themselves and report the outage (once).
+    return Connection(url, connect_timeout=3, transport_options={"confirm_publish": True, "max_retries": 0})
+
+
+Message = tuple[dict[str, Any], Exchange, str]
 
 
 class _Publisher:
-    """Publishes from one background thread, so a slow or absent broker never delays a caller;
-    when the broker is away longer than the backlog lasts, the oldest news is dropped."""
+    """Publishes from one background thread, so a slow or absent broker never delays a caller.
+    A message that cannot be sent stays first in the backlog and is retried (backing off up to
+    ``RETRY_MAX``) until the broker takes it; past ``BACKLOG`` held messages the oldest is dropped."""
 
     BACKLOG = 10000
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.outage = broker_outage(url)
+        self.dropped = 0  # messages lost to a full backlog or to a close while the broker was away
+        self._dropped_in_outage = 0
         self._connection: Connection | None = None
-        self._backlog: queue.Queue[tuple[dict[str, Any], Exchange, str] | None] = queue.Queue(self.BACKLOG)
+        self._backlog: collections.deque[Message] = collections.deque()
+        self._ready = threading.Condition()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="amqp-publisher", daemon=True)
         self._thread.start()
 
     def publish(self, body: dict[str, Any], exchange: Exchange, routing_key: str) -> None:
-        try:
-            self._backlog.put_nowait((body, exchange, routing_key))
-        except queue.Full:
-            log.warning("broker backlog full; dropping a message for %s", exchange.name)
+        with self._ready:
+            if len(self._backlog) >= self.BACKLOG:
+                self._backlog.popleft()
+                self.dropped += 1
+                self._dropped_in_outage += 1
+                if self._dropped_in_outage == 1:  # once per outage; the count comes when it ends
+                    log.warning("broker backlog full (%d held): dropping the oldest until it is back", self.BACKLOG)
+            self._backlog.append((body, exchange, routing_key))
+            self._ready.notify()
+
+    @property
+    def pending(self) -> int:
+        return len(self._backlog)
 
     def _run(self) -> None:
+        delay = RETRY_FIRST
         while True:
-            item = self._backlog.get()
-            if item is None:
+            with self._ready:
+                while not self._backlog and not self._closing.is_set():
+                    self._ready.wait()
+                if not self._backlog:
+                    return  # closing, and everything was sent
+                item = self._backlog[0]
+            if self._send(*item):
+                with self._ready:
+                    if self._backlog and self._backlog[0] is item:  # not dropped meanwhile
+                        self._backlog.popleft()
+                    dropped, self._dropped_in_outage = self._dropped_in_outage, 0
+                if dropped:
+                    log.warning("%d broker messages were dropped while the broker was away", dropped)
+                delay = RETRY_FIRST
+                continue
+            if self._closing.wait(delay):
+                self._give_up()
                 return
-            self._send(*item)
+            delay = min(delay * 2, RETRY_MAX)
 
     def _send(self, body: dict[str, Any], exchange: Exchange, routing_key: str) -> bool:
+        # Twice: a connection that died while idle (a broker restart) is replaced at once,
+        # without counting as an outage.
         for attempt in (1, 2):
             try:
                 if self._connection is None:
                     self._connection = _connection(self.url)
                 producer = self._connection.Producer(serializer="json")
                 producer.publish(body, exchange=exchange, routing_key=routing_key, declare=[exchange], retry=False)
+                self.outage.succeeded()
                 return True
             except BROKER_ERRORS as exc:
                 self._reset()
                 if attempt == 2:
-                    log.warning("broker publish to %s failed: %s", exchange.name, exc)
+                    self.outage.failed(exc)
         return False
+
+    def _give_up(self) -> None:
+        with self._ready:
+            lost = len(self._backlog)
+            self._backlog.clear()
+        if lost:
+            self.dropped += lost
+            log.warning("%d broker messages not delivered: the broker was unavailable at shutdown", lost)
 
     def _reset(self) -> None:
         if self._connection is not None:
@@ -90,12 +162,14 @@ class _Publisher:
             self._connection = None
 
     def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (for up to ``timeout``), then disconnect."""
-        try:
-            self._backlog.put(None, timeout=timeout)
-        except queue.Full:
-            return
+        """Send what is queued (for up to ``timeout``), then disconnect; what the broker did not
+        take by then is dropped, with one log line."""
+        with self._ready:
+            self._closing.set()
+            self._ready.notify()
         self._thread.join(timeout)
+        if self._thread.is_alive():  # still sending to a slow broker: whatever is left is lost
+            self._give_up()
         self._reset()
 
 
@@ -138,12 +212,16 @@ class AmqpWakeSource:
         return woken
 
     def _consume(self) -> None:
+        outage = broker_outage(self.url)
         while not self._stop.is_set():
             try:
                 with _connection(self.url) as connection:
                     queue = Queue(self._queue_name, self._exchange, exclusive=True, auto_delete=True, durable=False)
                     with connection.Consumer(queue, callbacks=[self._on_message], accept=["json"]):
                         self.connected.set()
+                        outage.succeeded()
+                        # Work may have been requested while no wake-up could come: look now.
+                        self._event.set()
                         while not self._stop.is_set():
                             try:
                                 connection.drain_events(timeout=1)
@@ -151,8 +229,8 @@ class AmqpWakeSource:
                                 continue
             except BROKER_ERRORS as exc:
                 self.connected.clear()
-                log.warning("wake-up consumer lost the broker (%s); polling until it is back", exc)
-                self._stop.wait(2)
+                outage.failed(exc)  # logged once per outage; the conductor polls meanwhile
+                self._stop.wait(1)
 
     def _on_message(self, body: Any, message: Any) -> None:
         self._event.set()

@@ -35,6 +35,7 @@ from jeroboam.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from jeroboam.observability import logs
 from jeroboam.policy import Policy
 from jeroboam.rpc.notifications import Notifier
 from jeroboam.rpc.wakeup import Waker
@@ -166,6 +167,7 @@ class ClusterService:
         autoscaling.check_labels(labels)
         autoscaling.check_bounds(DEFAULT_WORKER, node_count, label_count(labels, "min_node_count"), max_node_count)
         uuid = canonical_uuid(values["uuid"]) if values.get("uuid") else new_uuid()
+        logs.concerns_cluster(uuid)
         demand = ((master_flavor_id, master_count), (flavor_id, node_count))
         capacity.check_driver_capacity(driver, NodeDemand(project_id, None, demand, node_count))
 

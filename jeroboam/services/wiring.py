@@ -68,7 +68,9 @@ class Services:
         keyring: Keyring | None = None,
         lookup: ResourceLookup | None = None,
     ) -> Services:
-        db = db or Database.from_url(settings.database_url, pool_size=settings.database.pool_size)
+        db = db or Database.from_url(
+            settings.database_url, pool_size=settings.database.pool_size, limits=settings.database
+        )
         policy = Policy(settings.oslo_policy)
         drivers = drivers or DriverRegistry.from_entry_points(settings)
         waker = waker if waker is not None else InProcessWaker()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
@@ -79,3 +80,18 @@ def test_notifications_use_the_openstack_envelope() -> None:
     assert first["priority"] == "INFO"
     assert first["payload"] == {"cluster_uuid": "u1", "name": "c1"}
     assert json.loads(received[1]["oslo.message"])["priority"] == "ERROR"
+
+
+def test_a_full_backlog_drops_the_oldest_messages_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    waker = AmqpWaker("amqp://guest:guest@127.0.0.1:1//")  # nobody listens: everything is held
+    publisher = waker._publisher
+    publisher.BACKLOG = 5  # type: ignore[misc]
+    with caplog.at_level(logging.WARNING, logger="jeroboam.rpc.amqp"):
+        for n in range(12):
+            waker.wake(f"0c1b5c9e-0000-4000-8000-{n:012d}")
+        assert publisher.pending <= 5
+        assert publisher.dropped >= 7 - 1  # the sender may hold one of them outside the backlog
+        waker.close(timeout=0.5)
+    full = [r for r in caplog.records if "backlog full" in r.getMessage()]
+    assert len(full) == 1
+    assert any("not delivered" in r.getMessage() for r in caplog.records)

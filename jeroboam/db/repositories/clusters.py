@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, cast, func, select
@@ -13,9 +14,11 @@ from jeroboam.context import RequestContext
 from jeroboam.db.models import Cluster, ClusterTemplate, NodeGroup, Quota
 from jeroboam.db.repositories.base import PageStatements, Record, find_one, paginate
 from jeroboam.db.session import hold_named_lock
+from jeroboam.domain.identifiers import canonical_uuid, is_uuid_like
 from jeroboam.domain.paging import PageRequest
 from jeroboam.domain.specs import MASTER
 from jeroboam.errors import ConflictError, NotFoundError
+from jeroboam.observability import logs
 
 RESOURCE = "Cluster"
 AMBIGUOUS = "Multiple clusters exist with same name. Please use the cluster uuid instead."
@@ -103,7 +106,22 @@ def list_rows(
 def get_row(session: Session, context: RequestContext, ident: str, *, all_projects: bool) -> Record:
     """One visible cluster by uuid or exact name (as ``get_visible``), as a row of DETAIL_COLUMNS."""
     scope, owner = _scope(context, all_projects)
-    return _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    with _named_in_logs(ident):
+        row = _PAGES.one(session, DETAIL_COLUMNS, scope, owner, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    logs.concerns_cluster(row.uuid)  # the request's log lines name the cluster it resolved
+    return row
+
+
+@contextlib.contextmanager
+def _named_in_logs(ident: str) -> Iterator[None]:
+    """A request that names a cluster by uuid concerns it even when it is not found (a client
+    polling a deleted cluster); the found cluster is named by the caller."""
+    try:
+        yield
+    except NotFoundError:
+        if is_uuid_like(ident):
+            logs.concerns_cluster(canonical_uuid(ident))
+        raise
 
 
 def list_visible(
@@ -120,7 +138,10 @@ def get_visible(
     stmt = visible(context, all_projects=all_projects)
     if for_update:
         stmt = stmt.with_for_update()
-    return find_one(session, stmt, Cluster, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    with _named_in_logs(ident):
+        cluster = find_one(session, stmt, Cluster, ident, resource=RESOURCE, ambiguous=AMBIGUOUS)
+    logs.concerns_cluster(cluster.uuid)  # the request's log lines name the cluster it resolved
+    return cluster
 
 
 def lock(session: Session, uuid: str) -> Cluster:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -81,3 +82,30 @@ def test_an_exception_is_one_field_with_the_traceback() -> None:
 def test_non_ascii_and_odd_arguments_are_kept() -> None:
     line = formatted(record("name %s, value %r", "Jéroboam", {"a": 1}))
     assert line["message"] == "name Jéroboam, value {'a': 1}"
+
+
+def test_a_cluster_learnt_in_a_worker_thread_names_the_request_line() -> None:
+    # The API serves a request's blocking work in a thread that runs in a copy of its context
+    # (anyio.to_thread): the cluster the work resolves must reach the request's own line.
+    def serve() -> None:
+        subject = logs.begin_request("req-t")
+        worker = contextvars.copy_context()
+        inside = worker.run(lambda: (logs.concerns_cluster("uuid-t"), formatted(record("resolved")))[1])
+        assert inside["cluster_uuid"] == "uuid-t"
+        assert subject.cluster == "uuid-t"
+        line = formatted(record("GET /v1/clusters/web 200"))
+        assert line["cluster_uuid"] == "uuid-t"
+        assert line["request_id"] == "req-t"
+        logs.concerns_cluster("uuid-other")  # a request that reads two clusters keeps the first
+        assert subject.cluster == "uuid-t"
+
+    contextvars.copy_context().run(serve)
+    assert "cluster_uuid" not in formatted(record("after"))
+
+
+def test_request_fields_given_as_extra_are_json_fields() -> None:
+    made = record("GET / 200")
+    made.status = 200
+    made.duration_ms = 1.5
+    line = formatted(made)
+    assert (line["status"], line["duration_ms"]) == (200, 1.5)
