@@ -69,10 +69,11 @@ class ConductorProcess:
         threading.Thread(target=watcher, name="conductor-watch", daemon=True).start()
 
     def request_stop(self) -> None:
-        """SIGTERM, without waiting: the child stops its conductor and exits 0."""
-        self._stopping = True
-        if self.process.is_alive():
+        """SIGTERM, once, without waiting: the child stops its conductor and exits 0. (A second one
+        could reach it while the interpreter finalizes, when the default action is back: -15.)"""
+        if not self._stopping and self.process.is_alive():
             self.process.terminate()
+        self._stopping = True
 
     def stop(self) -> int | None:
         self.request_stop()
