@@ -28,7 +28,7 @@ API_VERSION = "1.41"  # Debian's docker.io 20.10; fixed, so building a client ma
 TIMEOUT = 30
 
 
-def engine_client(engine: DockerEngineSettings) -> docker.DockerClient:
+def engine_client(engine: DockerEngineSettings, timeout: int = TIMEOUT) -> docker.DockerClient:
     tls: docker.tls.TLSConfig | bool = False
     if engine.tls_cert and engine.tls_key:
         tls = docker.tls.TLSConfig(
@@ -36,7 +36,7 @@ def engine_client(engine: DockerEngineSettings) -> docker.DockerClient:
             ca_cert=str(engine.tls_ca) if engine.tls_ca else None,
             verify=bool(engine.tls_ca),
         )
-    client = docker.DockerClient(base_url=engine.url, version=API_VERSION, tls=tls, timeout=TIMEOUT, max_pool_size=16)
+    client = docker.DockerClient(base_url=engine.url, version=API_VERSION, tls=tls, timeout=timeout, max_pool_size=16)
     client.api.trust_env = False
     return client
 

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -52,7 +52,7 @@ from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerpri
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
 from jeroboam.drivers.docker.workload import workload_of
-from jeroboam.errors import InvalidInputError, PermanentError, RetryableError
+from jeroboam.errors import InvalidInputError, PermanentError, RetryableError, UnreachableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -161,28 +161,31 @@ class DockerDriver(CatalogDriver):
 
     def ensure_nodegroup(self, spec: ClusterSpec, nodegroup: NodeGroupSpec) -> NodeGroupObservation:
         home = self._home(spec)
-        image = self._cluster_image(home, spec) or self._node_image(home.engine)
-        if nodegroup.is_master:
-            self._ensure_managers(home, spec, nodegroup, image)
-        else:
-            self._ensure_workers(home, spec, nodegroup, image)
-        return self._observe(home, spec, only=nodegroup.name).nodegroups[0]
+        with _engine_answers(home.engine):
+            image = self._cluster_image(home, spec) or self._node_image(home.engine)
+            if nodegroup.is_master:
+                self._ensure_managers(home, spec, nodegroup, image)
+            else:
+                self._ensure_workers(home, spec, nodegroup, image)
+            return self._observe(home, spec, only=nodegroup.name).nodegroups[0]
 
     def delete_nodegroup(self, spec: ClusterSpec, name: str) -> None:
         home = self.placement.find(spec.uuid)
         if home is None:
             return
-        doomed = [n for n in self.nodes.list(home, spec.uuid) if n.nodegroup == name]
-        if doomed:
-            self._retire(home, spec, doomed)
+        with _engine_answers(home.engine):
+            doomed = [n for n in self.nodes.list(home, spec.uuid) if n.nodegroup == name]
+            if doomed:
+                self._retire(home, spec, doomed)
 
     def ensure_endpoint(self, spec: ClusterSpec) -> str:
         home = self._home(spec)
-        manager = self._first_manager(home, spec)
-        ok, reason = self._swarm(home, spec, manager).ping()
-        if not ok:
-            raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
-        return self._address(home, manager)
+        with _engine_answers(home.engine):
+            manager = self._first_manager(home, spec)
+            ok, reason = self._swarm(home, spec, manager).ping()
+            if not ok:
+                raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
+            return self._address(home, manager)
 
     def cancel(self, cluster_uuid: str) -> None:
         """Stop making nodes for the cluster (a delete superseded its create or resize); its delete
@@ -190,16 +193,32 @@ class DockerDriver(CatalogDriver):
         self._cancelled.add(cluster_uuid)
 
     def delete_cluster(self, spec: ClusterSpec) -> None:
+        """Remove the cluster's objects from every engine that answers. A silent engine holds up the
+        delete only while the cluster is found on no engine that answers (it may live there); a
+        cluster found elsewhere never waits for an engine that is away."""
+        home, silent = self.placement.locate(spec.uuid, everywhere=True)
+        silent = [(engine, exc) for engine, exc in silent if not _absent_local_engine(engine)]
+        away = {engine.name for engine, _ in silent}
         for engine in self.placement.engines:
             if _absent_local_engine(engine):
                 log.info(
                     "engine %s has no Docker socket: nothing of cluster %s can exist there", engine.name, spec.uuid
                 )
                 continue
+            if engine.name in away:
+                continue
             try:
                 self._delete_from(engine, spec.uuid)
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
+        if silent and home is None:
+            raise silent[0][1]
+        if silent:
+            log.info(
+                "cluster %s lived on engine %s; not asking engine %s, which does not answer",
+                spec.uuid, home.engine.name if home else "?", ", ".join(sorted(away)),
+            )  # fmt: skip
+        self.placement.forget(spec.uuid)
         self._forget_clients(spec.uuid)
         self._cancelled.discard(spec.uuid)
 
@@ -255,7 +274,11 @@ class DockerDriver(CatalogDriver):
             return ClusterObservation(None, False, (), api_reason=str(exc))
         if home is None:
             return ClusterObservation(None, False, (), api_reason="the cluster has no network on any Docker engine")
-        return self._observe(home, spec)
+        try:
+            with _engine_answers(home.engine):
+                return self._observe(home, spec)
+        except UnreachableError as exc:  # went away while being looked at
+            return ClusterObservation(None, False, (), api_reason=str(exc))
 
     # -- containers (the bay-era /v1/containers; see containers.py) --------------------------------
     def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
@@ -648,6 +671,21 @@ def _answering(call: Callable[[], T]) -> T:
         return call()
     except NodeUnavailableError as exc:
         raise user_error(exc) from exc
+
+
+@contextlib.contextmanager
+def _engine_answers(engine: Engine) -> Iterator[None]:
+    """A call that fails because the cluster's engine went away mid-phase (a dockerd restart, a host
+    lost) raises the engine's unreachable error, retried within ``unreachable_retry_window``, instead
+    of an unexpected driver error (which fails the operation after a few attempts)."""
+    try:
+        yield
+    except ENGINE_ERRORS as exc:
+        try:
+            engine.quick.ping()
+        except ENGINE_ERRORS:
+            raise unreachable(engine.settings, exc) from exc
+        raise
 
 
 def _remove_container(container: Container) -> None:

@@ -7,6 +7,13 @@ at a time (an engine with no cluster left is free again), and engines listed
 with ``projects`` serve only those projects. The check runs after the network
 is made, so two conductors placing clusters of different projects on one free
 engine at once both see the conflict and back off; neither proceeds alone.
+
+An engine that does not answer is never chosen for a new cluster. Looking a
+cluster up asks the engine it was last found on first, then every other engine
+at once, each with a short timeout (``LOOKUP_TIMEOUT``): an engine that hangs
+(a frozen host) costs a lookup at most that long, and never delays clusters
+that live elsewhere. A cluster found nowhere while some engine is silent is
+not "absent": it may live there, so the lookup reports that engine instead.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ import ipaddress
 import logging
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import docker
 from docker.errors import APIError
@@ -30,12 +39,14 @@ from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client
 from jeroboam.errors import InvalidInputError, RetryableError, UnreachableError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Host-side addresses of a cluster subnet: .1 is the bridge, managers take fixed
 # addresses from .2 (their certificates name them before they exist), workers
 # take any address from the upper half.
 FIRST_MANAGER_HOST = 2
 MAX_MANAGERS = 7
+LOOKUP_TIMEOUT = 5  # seconds for a lookup (networks, capacity) on one engine: a hung engine is "down"
 
 
 def worker_addresses(subnet_prefix: int) -> int:
@@ -68,6 +79,7 @@ def unreachable(engine: DockerEngineSettings, exc: Exception) -> RetryableError:
 class Engine:
     settings: DockerEngineSettings
     _client: docker.DockerClient | None = field(default=None, repr=False)
+    _quick: docker.DockerClient | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -79,9 +91,16 @@ class Engine:
             self._client = engine_client(self.settings)
         return self._client
 
+    @property
+    def quick(self) -> docker.DockerClient:
+        """A client for lookups, with a short timeout."""
+        if self._quick is None:
+            self._quick = engine_client(self.settings, timeout=LOOKUP_TIMEOUT)
+        return self._quick
+
     def networks(self, filters: labels.Filters) -> list[Network]:
         try:
-            return list(self.client.networks.list(filters=filters))
+            return list(self.quick.networks.list(filters=filters))
         except ENGINE_ERRORS as exc:
             raise unreachable(self.settings, exc) from exc
 
@@ -107,21 +126,51 @@ class Placement:
         self.settings = settings
         self.engines = [Engine(engine) for engine in settings.engines]
         self._lock = threading.Lock()  # one network allocation at a time in this process
+        self._homes: dict[str, str] = {}  # cluster -> the engine it was last found on
 
     def find(self, cluster_uuid: str) -> Home | None:
-        """The engine and network of a cluster, if it has one."""
-        for engine in self.engines:
+        """The engine and network of a cluster; None when it has none. Raises the unreachable error
+        of a silent engine when the cluster is not found on the engines that answer."""
+        home, silent = self.locate(cluster_uuid)
+        if home is None and silent:
+            raise silent[0][1]
+        return home
+
+    def locate(
+        self, cluster_uuid: str, *, everywhere: bool = False
+    ) -> tuple[Home | None, list[tuple[Engine, RetryableError]]]:
+        """The cluster's home if an engine that answers has it, and the engines that did not answer
+        (each with its error). The engine it was last found on is asked first; unless ``everywhere``
+        (every engine asked, so the silent ones are all known), the others only if it has not."""
+        only = labels.of_cluster(cluster_uuid)
+        silent: list[tuple[Engine, RetryableError]] = []
+        known = next((e for e in self.engines if e.name == self._homes.get(cluster_uuid)), None)
+        if known is not None and not everywhere:
             try:
-                found = engine.networks(labels.of_cluster(cluster_uuid))
-            except RetryableError:
-                if len(self.engines) == 1:
-                    raise
-                log.warning("engine %s does not answer; looking for cluster %s elsewhere", engine.name, cluster_uuid)
-                continue
+                found = known.networks(only)
+            except RetryableError as exc:
+                silent.append((known, exc))
+                found = []
             if found:
-                found[0].reload()
-                return Home(engine, found[0])
-        return None
+                return self._home_of(cluster_uuid, known, found[0]), []
+        rest = [e for e in self.engines if everywhere or e is not known]
+        home: Home | None = None
+        for engine, answer in _ask(rest, lambda e: e.networks(only), enough=lambda nets: bool(nets) and not everywhere):
+            if isinstance(answer, RetryableError):
+                silent.append((engine, answer))
+            elif isinstance(answer, Exception):
+                raise answer
+            elif answer and home is None:
+                home = self._home_of(cluster_uuid, engine, answer[0])
+        return home, ([] if home is not None and not everywhere else silent)
+
+    def _home_of(self, cluster_uuid: str, engine: Engine, network: Network) -> Home:
+        network.reload()
+        self._homes[cluster_uuid] = engine.name
+        return Home(engine, network)
+
+    def forget(self, cluster_uuid: str) -> None:
+        self._homes.pop(cluster_uuid, None)
 
     # -- capacity ---------------------------------------------------------------------------------
     def check_room(self, demand: NodeDemand, flavors: Mapping[str, Flavor]) -> None:
@@ -130,14 +179,16 @@ class Placement:
         sized = [(flavors[f], n) for f, n in demand.added if f is not None and f in flavors]
         vcpus = sum((flavor.vcpus * n for flavor, n in sized), 0.0)
         mib = sum((float(flavor.ram * n) for flavor, n in sized), 0.0)
-        home = self.find(demand.cluster_uuid) if demand.cluster_uuid else None
+        try:
+            home = self.find(demand.cluster_uuid) if demand.cluster_uuid else None
+        except RetryableError:
+            return  # its engine does not answer: the conductor says so when it gets there
         engines = [home.engine] if home is not None else self.engines
-        loads = []
-        for engine in engines:
-            try:
-                loads.append((engine, self._load(engine, flavors)))
-            except ENGINE_ERRORS:
-                continue  # not answering: the conductor says so when it gets there
+        loads = [
+            (engine, load)
+            for engine, load in _ask(engines, lambda e: self._load(e, flavors), lambda _: False)
+            if isinstance(load, Load)  # an engine that does not answer is not counted
+        ]
         if not loads:
             return
         engine, load = max(
@@ -158,10 +209,10 @@ class Placement:
 
     @staticmethod
     def _load(engine: Engine, flavors: Mapping[str, Flavor]) -> Load:
-        info = engine.client.info()
+        info = engine.quick.info()
         placed_vcpus = placed_mib = 0.0
         # One list call with labels (not an inspect per container).
-        for container in engine.client.api.containers(all=True, filters={"label": [labels.FLAVOR]}):
+        for container in engine.quick.api.containers(all=True, filters={"label": [labels.FLAVOR]}):
             flavor = flavors.get((container.get("Labels") or {}).get(labels.FLAVOR, ""))
             if flavor is not None:
                 placed_vcpus += flavor.vcpus
@@ -170,15 +221,24 @@ class Placement:
 
     # -- placing a new cluster -------------------------------------------------------------------
     def place(self, spec: ClusterSpec) -> Home:
-        home = self.find(spec.uuid)
+        home, silent = self.locate(spec.uuid)
         if home is not None:
             return home
+        placed_on = self._homes.get(spec.uuid)
+        for engine, exc in silent:
+            if engine.name == placed_on:
+                raise exc  # placed there earlier: wait for it rather than start the cluster twice
         candidates = self._candidates(spec.project_id)
         if not candidates:
+            pool = self._pool(spec.project_id)
+            down = [(e, exc) for e, exc in silent if e in pool]
+            if len(down) == len(pool):
+                raise down[0][1]  # every engine the project may use is silent: that is the reason
             raise RetryableError(
                 "Every Docker engine is serving another project now (each hosts one project at a time, "
-                "because nodes share their engine's kernel). The cluster starts when an engine is free, "
-                "or add an engine to [docker] engines.",
+                "because nodes share their engine's kernel)"
+                + (f", or does not answer ({', '.join(e.name for e, _ in down)})" if down else "")
+                + ". The cluster starts when an engine is free, or add an engine to [docker] engines.",
                 30,
             )
         engine = min(candidates, key=lambda pair: pair[1])[0]
@@ -192,25 +252,26 @@ class Placement:
                     f"Docker engine {engine.name} was just taken by another project; trying again",
                     random.uniform(0.5, 2.0),  # noqa: S311 - spreading retries, not a secret
                 )
+        self._homes[spec.uuid] = engine.name
         log.info("cluster %s placed on engine %s, network %s", spec.uuid, engine.name, network.name)
         return Home(engine, network)
 
-    def _candidates(self, project_id: str) -> list[tuple[Engine, int]]:
-        """Engines that may take a cluster of the project, each with its cluster count."""
+    def _pool(self, project_id: str) -> list[Engine]:
+        """The engines reserved for the project, or else the unreserved ones."""
         reserved = [e for e in self.engines if project_id in e.settings.projects]
-        pool = reserved or [e for e in self.engines if not e.settings.projects]
+        return reserved or [e for e in self.engines if not e.settings.projects]
+
+    def _candidates(self, project_id: str) -> list[tuple[Engine, int]]:
+        """Engines that answer and may take a cluster of the project, each with its cluster count."""
         result = []
-        for engine in pool:
-            try:
-                nets = engine.networks(labels.ours())
-            except RetryableError:
+        for engine, nets in _ask(self._pool(project_id), lambda e: e.networks(labels.ours()), lambda _: False):
+            if isinstance(nets, Exception):
+                log.warning("engine %s does not answer; not placing clusters there: %s", engine.name, nets)
                 continue
             projects = {n.attrs.get("Labels", {}).get(labels.PROJECT) for n in nets}
             if not self.settings.allow_project_mixing and projects - {project_id}:
                 continue
             result.append((engine, len(nets)))
-        if not result and len(pool) == 1:
-            pool[0].networks(labels.ours())  # say why when the only engine is down
         return result
 
     def _other_projects(self, engine: Engine, project_id: str) -> set[str]:
@@ -264,3 +325,35 @@ class Placement:
                 if isinstance(subnet, ipaddress.IPv4Network):
                     used.append(subnet)
         return used
+
+
+def _ask(
+    engines: Sequence[Engine], call: Callable[[Engine], T], enough: Callable[[T], bool]
+) -> list[tuple[Engine, T | Exception]]:
+    """``call`` on every engine at once; each engine with its answer or its error, in the order they
+    came. Stops waiting at the first answer that is ``enough`` (the calls left finish on their own,
+    within the engines' timeout)."""
+    if len(engines) <= 1:
+        answers: list[tuple[Engine, T | Exception]] = []
+        for engine in engines:
+            try:
+                answers.append((engine, call(engine)))
+            except Exception as error:  # handed to the caller with its engine
+                answers.append((engine, error))
+        return answers
+    pool = ThreadPoolExecutor(max_workers=len(engines), thread_name_prefix="engine-lookup")
+    futures = {pool.submit(call, engine): engine for engine in engines}
+    answers = []
+    try:
+        for future in as_completed(futures):
+            try:
+                answer = future.result()
+            except Exception as error:  # handed to the caller with its engine
+                answers.append((futures[future], error))
+                continue
+            answers.append((futures[future], answer))
+            if enough(answer):
+                break
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return answers

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 
 from jeroboam.config import DockerDriverSettings, DockerEngineSettings
 from jeroboam.domain.specs import ClusterSpec
@@ -56,8 +57,29 @@ class FakeDockerClient:
 def placement(*engines: DockerEngineSettings, mixing: bool = False) -> Placement:
     made = Placement(DockerDriverSettings(engines=list(engines), allow_project_mixing=mixing))
     for engine in made.engines:
-        engine._client = FakeDockerClient()  # type: ignore[assignment]
+        engine._client = engine._quick = FakeDockerClient()  # type: ignore[assignment]
     return made
+
+
+class SilentNetworks(FakeNetworks):
+    """An engine that stopped answering (a stopped or frozen host): every call fails."""
+
+    def list(self, filters: dict[str, Any]) -> list[FakeNetwork]:
+        raise requests.ConnectionError("connection refused")
+
+
+def silence(engine: Any) -> list[FakeNetwork]:
+    """Make the engine silent; its networks, kept for when it answers again."""
+    kept: list[FakeNetwork] = engine.client.networks.items
+    engine.client.networks = SilentNetworks()
+    engine.client.networks.items = kept
+    return kept
+
+
+def revive(engine: Any) -> None:
+    kept = engine.client.networks.items
+    engine.client.networks = FakeNetworks()
+    engine.client.networks.items = kept
 
 
 def spec(project: str) -> ClusterSpec:
@@ -109,3 +131,48 @@ def test_a_race_between_two_projects_makes_both_back_off() -> None:
     with pytest.raises(RetryableError, match="just taken by another project"):
         places.place(loser)
     assert places.find(loser.uuid) is None  # it removed its network again
+
+
+def test_a_silent_engine_is_never_chosen_even_with_the_fewest_clusters() -> None:
+    places = placement(DockerEngineSettings(name="busy"), DockerEngineSettings(name="idle"))
+    places.place(spec("a"))  # busy now hosts one cluster of a
+    silence(places.engines[1])
+    assert places.place(spec("a")).engine.name == "busy"
+    with pytest.raises(RetryableError, match=r"serving another project.*or does not answer \(idle\)"):
+        places.place(spec("b"))
+
+
+def test_a_cluster_on_a_silent_engine_is_reported_with_that_engine_and_not_placed_again() -> None:
+    places = placement(DockerEngineSettings(name="one"), DockerEngineSettings(name="two"), mixing=True)
+    lost, elsewhere = spec("a"), spec("b")
+    assert places.place(lost).engine.name == "one"
+    assert places.place(elsewhere).engine.name == "two"
+    silence(places.engines[0])
+    with pytest.raises(RetryableError, match=r"\(engine one\)"):
+        places.find(lost.uuid)
+    with pytest.raises(RetryableError, match=r"\(engine one\)"):
+        places.place(lost)  # waits for its engine rather than starting over on another
+    found = places.find(elsewhere.uuid)
+    assert found is not None
+    assert found.engine.name == "two"
+    home, silent = places.locate(elsewhere.uuid, everywhere=True)
+    assert home is not None
+    assert [e.name for e, _ in silent] == ["one"]
+    revive(places.engines[0])
+    back = places.find(lost.uuid)
+    assert back is not None
+    assert back.engine.name == "one"
+
+
+def test_a_new_conductor_finds_a_cluster_without_waiting_for_a_silent_engine() -> None:
+    places = placement(DockerEngineSettings(name="one"), DockerEngineSettings(name="two"), mixing=True)
+    cluster = spec("a")
+    places.place(spec("x"))
+    assert places.place(cluster).engine.name == "two"
+    places.forget(cluster.uuid)  # as a conductor that never saw it
+    silence(places.engines[0])
+    found = places.find(cluster.uuid)
+    assert found is not None
+    assert found.engine.name == "two"
+    with pytest.raises(RetryableError, match=r"\(engine one\)"):
+        places.find(str(uuid.uuid4()))  # found nowhere that answers: it may live on the silent engine
