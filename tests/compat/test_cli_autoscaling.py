@@ -69,7 +69,9 @@ class Shared:
         ok(self.cli("cluster", "create", "--cluster-template", self.template, "--node-count", "1",
                     "--labels", labels, name))  # fmt: skip
         self.names.append(name)
-        self.wait(name, f"{name} CREATE_COMPLETE", lambda b: b["status"] == "CREATE_COMPLETE")
+        # Built; an autoscaled one may already be growing (CREATE_COMPLETE can last a moment only).
+        self.wait(name, f"{name} built", lambda b: b["status"] in ("CREATE_COMPLETE", "UPDATE_IN_PROGRESS",
+                                                                     "UPDATE_COMPLETE"))  # fmt: skip
         return name
 
 

@@ -155,6 +155,11 @@ def test_a_user_resize_during_an_autoscaler_step_wins_then_the_autoscaler_starts
     assert body["status_reason"].startswith("autoscaler: 1 task of service web pending")
     assert body["status_reason"].endswith("default-worker 2 → 3")
     history = [op for op in reversed(operations(scenario)) if op["uuid"] not in seen]
+    for op in history:
+        request = op["request"]
+        print(f"  operation {op['kind']} by {op['user_id']}: {request.get('previous_node_count')} → "
+              f"{request['node_count']}, {op['state']} (from {op['created_at']} to {op['finished_at']})")  # fmt: skip
+    print(f"  status_reason: {body['status_reason']}", flush=True)
     assert [(op["user_id"], op["request"]["node_count"], op["state"]) for op in history] == [
         ("autoscaler", 3, "succeeded"), ("admin", 2, "succeeded"), ("autoscaler", 3, "succeeded"),
     ]  # fmt: skip
