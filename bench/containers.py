@@ -11,6 +11,11 @@ deletes at the end:
 * ``execute``: PUT …/execute?command=true round trip (median, p99, max of ``--execs``).
 * ``list``: GET /v1/containers with ``--containers`` containers (each status read live from the
   nodes): p50/p99 of ``--lists`` requests.
+* ``registry_push_to_running``: the cluster's template has ``registry_enabled``; an image of
+  ``--payload-mb`` MB of random bytes on top of the workload image is built on the host engine,
+  pushed to the cluster's registry on its ``registry_push_address`` (``push_s``), then created and
+  started through /v1/containers from ``<registry_address>/…`` until GET shows ``Running``
+  (``to_running_s``: the node pulls it from the registry).
 * ``leftover``: Docker objects labelled with the cluster on the local engine after the
   containers and the cluster were deleted (0 expected).
 """
@@ -18,8 +23,11 @@ deletes at the end:
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import statistics
+import tarfile
 import time
 from typing import Any
 
@@ -70,14 +78,18 @@ def main() -> None:
     parser.add_argument("--execs", type=int, default=30)
     parser.add_argument("--containers", type=int, default=100)
     parser.add_argument("--lists", type=int, default=50)
+    parser.add_argument("--payload-mb", type=float, default=5.0, help="size of the image pushed to the registry")
     args = parser.parse_args()
     headers = {"X-Auth-Token": args.token} if args.token else {"X-Project-Id": "bench", "X-User-Id": "bench",
                                                                "X-Roles": "member,reader"}  # fmt: skip
     api = Api(args.url, headers)
+    host = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41")
+    host.api.trust_env = False  # the environment's CA bundle must not replace docker's own
     template = api.call(
         "POST", "/v1/clustertemplates", expect=201,
         json={"name": f"bench-containers-{int(time.time())}", "coe": "swarm-mode", "image_id": "jeroboam-node",
-              "external_network_id": "public", "flavor_id": "m1.small", "master_flavor_id": "m1.small"},
+              "external_network_id": "public", "flavor_id": "m1.small", "master_flavor_id": "m1.small",
+              "registry_enabled": True},
     )["uuid"]  # fmt: skip
     began = time.monotonic()
     cluster = api.call(
@@ -126,15 +138,14 @@ def main() -> None:
 
         for uuid in made[: args.runs]:
             api.call("DELETE", f"/v1/containers/{uuid}", expect=204)
+        registry_figure(api, host, cluster, args.payload_mb)
     finally:
         api.http.delete(f"/v1/clusters/{cluster}")
         end = time.monotonic() + 300
         while api.http.get(f"/v1/clusters/{cluster}").status_code != 404 and time.monotonic() < end:
             time.sleep(POLL)
     left = api.http.get("/v1/containers", params={"limit": 1000}).json().get("containers", [])
-    host = docker.DockerClient(base_url="unix:///var/run/docker.sock", version="1.41")
-    host.api.trust_env = False
-    label = {"label": f"org.jeroboam.cluster={cluster}"}
+    label: dict[str, Any] = {"label": f"org.jeroboam.cluster={cluster}"}
     objects = (
         len(host.containers.list(all=True, filters=label))
         + len(host.volumes.list(filters=label))
@@ -143,6 +154,41 @@ def main() -> None:
     emit({"figure": "leftover", "container_rows": len([c for c in left if c["bay_uuid"] == cluster]),
           "engine_objects": objects})  # fmt: skip
     api.call("DELETE", f"/v1/clustertemplates/{template}", expect=204)
+
+
+def registry_figure(api: Api, host: docker.DockerClient, cluster: str, payload_mb: float) -> None:
+    """Build a ``payload_mb`` image on the host engine, push it to the cluster's registry, run it."""
+    shown = api.call("GET", f"/v1/clusters/{cluster}")
+    push, address = shown["registry_push_address"], shown["registry_address"]
+    name = f"bench/payload:{int(time.time() * 1000)}"
+    payload = os.urandom(int(payload_mb * 1024 * 1024))  # random: no layer the registry has already
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for path, data in (("Dockerfile", f"FROM {IMAGE}\nCOPY payload /payload\n".encode()), ("payload", payload)):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    tag = f"{push}/{name}"
+    host.images.build(fileobj=context, custom_context=True, tag=tag, pull=False, rm=True)
+    try:
+        start = time.monotonic()
+        for line in host.api.push(tag, stream=True, decode=True):
+            if "error" in line:
+                raise SystemExit(f"push of {tag} failed: {line['error']}")
+        pushed = time.monotonic()
+        uuid = api.call(
+            "POST", "/v1/containers", expect=201,
+            json={"image": f"{address}/{name}", "bay_uuid": cluster, "command": "sleep 3600"},
+        )["uuid"]  # fmt: skip
+        api.call("PUT", f"/v1/containers/{uuid}/start")
+        api.wait(f"/v1/containers/{uuid}", "status", "Running", 120)
+        running = time.monotonic()
+        emit({"figure": "registry_push_to_running", "image_mb": payload_mb, "push_s": round(pushed - start, 3),
+              "to_running_s": round(running - pushed, 3), "total_s": round(running - start, 3)})  # fmt: skip
+        api.call("DELETE", f"/v1/containers/{uuid}", expect=204)
+    finally:
+        host.images.remove(tag)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,19 @@ def make_settings(workdir: Path, database_url: str, **overrides: Any) -> Setting
     return load_settings(data_dir=workdir, database={"connection": database_url}, **overrides)
 
 
+# The HTTP clients that Api made, strongly held so that none is left to the garbage collector with an
+# open loopback connection (its ResourceWarning would surface in whichever later test collects it).
+_clients_opened: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_the_clients_a_test_opened() -> Iterator[None]:
+    already = len(_clients_opened)
+    yield
+    while len(_clients_opened) > already:
+        _clients_opened.pop().close()
+
+
 class Api:
     """An HTTP client of a running server that speaks as one identity and microversion."""
 
@@ -57,8 +70,11 @@ class Api:
         self.identity = identity
         self.version = version
         # Identity and microversion are headers of each request: views of one server share a client
-        # (and its connections), which whoever made it closes.
-        self.client = client if client is not None else httpx.Client(base_url=url, timeout=30)
+        # (and its connections). A client made here is closed at the end of the test that made it.
+        if client is None:
+            client = httpx.Client(base_url=url, timeout=30)
+            _clients_opened.append(client)
+        self.client = client
 
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers: dict[str, str] = {}

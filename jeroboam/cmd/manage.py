@@ -14,7 +14,13 @@ from jeroboam.cmd.configuration import fail, settings_from
 from jeroboam.cmd.sample import config_sample
 from jeroboam.db import migrate
 from jeroboam.db.session import Database, make_engine
-from jeroboam.drivers.docker.image import ImageBuildError, node_image, prune_node_images, workload_image
+from jeroboam.drivers.docker.image import (
+    FRONT_IMAGE_REPOSITORY,
+    ImageBuildError,
+    node_image,
+    prune_node_images,
+    workload_image,
+)
 from jeroboam.pki.secrets import Keyring, SecretsError, generate_key, key_id, load_keyring, write_key_file
 from jeroboam.policy import sample as policy_sample
 from jeroboam.services.stored_secrets import check_stored_secrets, reencrypt_all
@@ -152,15 +158,16 @@ def images_build(args: argparse.Namespace) -> int:
 
 
 def images_prune(args: argparse.Namespace) -> int:
-    """Remove node images no node uses any more (the current one stays)."""
+    """Remove node images no node uses any more (the current one stays), and API front images no
+    front uses (the next front builds its image again in a second or two)."""
     try:
         client = docker.DockerClient(base_url=args.engine, version=DOCKER_API_VERSION, timeout=120)
         client.api.trust_env = False
-        removed = prune_node_images(client)
+        removed = prune_node_images(client) + prune_node_images(client, FRONT_IMAGE_REPOSITORY)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         print(f"error: the Docker engine at {args.engine} failed: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(removed) if removed else "no unused node image")
+    print("\n".join(removed) if removed else "no unused node or front image")
     return 0
 
 

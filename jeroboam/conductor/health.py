@@ -8,7 +8,7 @@ from concurrent.futures import Executor, Future, as_completed
 from concurrent.futures import TimeoutError as FuturesTimeoutError
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from jeroboam.conductor.outcomes import payload
 from jeroboam.conductor.phases import ClusterDrivers, PhaseFailedError, Work
@@ -20,7 +20,7 @@ from jeroboam.db.repositories import leases as repo
 from jeroboam.db.repositories.leases import Claim, LeaseLostError
 from jeroboam.db.session import Database
 from jeroboam.domain import autoscaling, states
-from jeroboam.domain.health import auto_healing_enabled, health_of, next_health_check
+from jeroboam.domain.health import auto_healing_enabled, health_of, moved, next_health_check
 from jeroboam.domain.operations import Autoheal
 from jeroboam.domain.specs import ClusterSpec
 from jeroboam.domain.states import Action, Health, Status
@@ -31,6 +31,15 @@ from jeroboam.rpc.notifications import Notifier
 from jeroboam.services.operations import accept
 
 log = logging.getLogger(__name__)
+
+
+class Probed(NamedTuple):
+    """A health probe's outcome: health, reason, and the ``api_address`` the driver says users
+    should be given now (None: the driver did not say)."""
+
+    health: Health
+    reason: dict[str, str]
+    address: str | None = None
 
 
 class HealthChecks:
@@ -51,30 +60,37 @@ class HealthChecks:
         self.clock = clock
 
     def check(self, work: Work) -> None:
-        health, reason = self.probe(work.driver_name, work.spec)
-        self.record(work.claim, work.spec, work.autoheal, health, reason)
+        self.record(work.claim, work.spec, work.autoheal, self.probe(work.driver_name, work.spec))
 
-    def probe(self, driver_name: str, spec: ClusterSpec) -> tuple[Health, dict[str, str]]:
+    def probe(self, driver_name: str, spec: ClusterSpec) -> Probed:
         """Ask the driver what is there; a failure to ask is an UNKNOWN health with the reason."""
         try:
             driver = self.drivers.get(driver_name)
-            return health_of(driver.observe(spec))
+            observation = driver.observe(spec)
+            return Probed(*health_of(observation), observation.api_address)
         except (PhaseFailedError, JeroboamError) as exc:
-            return Health.UNKNOWN, {"api": str(exc)}
+            return Probed(Health.UNKNOWN, {"api": str(exc)})
         except Exception as exc:  # a health probe must never take the conductor down
             log.warning("cluster %s: health check failed: %s", spec.uuid, exc)
-            return Health.UNKNOWN, {"api": f"health check failed ({type(exc).__name__})"}
+            return Probed(Health.UNKNOWN, {"api": f"health check failed ({type(exc).__name__})"})
 
-    def record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]) -> None:
+    def record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, probed: Probed) -> None:
         """Write a health check's outcome (fenced by the claim), start autoheal, release the lease."""
         with logs.about_cluster(spec.uuid):
-            self._record(claim, spec, autoheal, health, reason)
+            self._record(claim, spec, autoheal, probed)
 
-    def _record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, health: Health, reason: dict[str, str]) -> None:
+    def _record(self, claim: Claim, spec: ClusterSpec, autoheal: bool, probed: Probed) -> None:
         now = self.clock()
         heal = False
+        health, reason = probed.health, probed.reason
         with self.db.transaction() as session:
             cluster = repo.fenced_cluster(session, claim)
+            if probed.address and probed.address != cluster.api_address and cluster.api_address:
+                # The endpoint users were given stopped answering and the driver found one that does
+                # (another manager): hand that one out from now on, and say so.
+                log.info("cluster %s: api_address moved from %s to %s", spec.uuid, cluster.api_address, probed.address)
+                reason = moved(reason, cluster.api_address, probed.address)
+                cluster.api_address = probed.address
             cluster.health_status = health
             cluster.health_status_reason = autoscaling.with_note(reason, cluster.health_status_reason)
             cluster.next_check_at = next_health_check(now, self.settings.conductor.health_polling_interval)
@@ -104,8 +120,8 @@ class HealthChecks:
         and schedule the next check. A cluster whose health changed, or that needs autoheal, is
         written on its own, fenced, as ``check`` does. Probes that do not answer within
         ``budget`` seconds are left: their leases lapse and they are checked again."""
-        probes: dict[str, tuple[Claim, ClusterSpec, bool, str | None, dict[str, Any]]] = {}
-        futures: dict[Future[tuple[Health, dict[str, str]]], str] = {}
+        probes: dict[str, tuple[Claim, ClusterSpec, bool, str | None, dict[str, Any], str | None]] = {}
+        futures: dict[Future[Probed], str] = {}
         with self.db.read() as session:
             clusters, templates, nodegroups = repo.settled_snapshot(session, claims)
             tls_disabled = {
@@ -121,16 +137,16 @@ class HealthChecks:
                 autoheal = auto_healing_enabled(cluster.labels)
                 if template is None:
                     reason = {"api": f"The cluster template {cluster.cluster_template_id} no longer exists."}
-                    probes[claim.cluster_id] = (claim, bare_spec(cluster), autoheal, None, {})
-                    done: Future[tuple[Health, dict[str, str]]] = Future()
-                    done.set_result((Health.UNKNOWN, reason))
+                    probes[claim.cluster_id] = (claim, bare_spec(cluster), autoheal, None, {}, None)
+                    done: Future[Probed] = Future()
+                    done.set_result(Probed(Health.UNKNOWN, reason))
                     futures[done] = claim.cluster_id
                     continue
                 spec = replace(build_spec(cluster, template, nodegroups[cluster.uuid], []), tls=tls[cluster.uuid])
-                stored = (cluster.health_status, dict(cluster.health_status_reason or {}))
+                stored = (cluster.health_status, dict(cluster.health_status_reason or {}), cluster.api_address)
                 probes[claim.cluster_id] = (claim, spec, autoheal, *stored)
                 futures[pool.submit(self.probe, template.driver or "", spec)] = claim.cluster_id
-        results: dict[str, tuple[Health, dict[str, str]]] = {}
+        results: dict[str, Probed] = {}
         try:
             for future in as_completed(futures, timeout=budget):
                 results[futures[future]] = future.result()
@@ -144,23 +160,24 @@ class HealthChecks:
                 budget,
             )
         unchanged: list[Claim] = []
-        changed: list[tuple[Claim, ClusterSpec, bool, Health, dict[str, str]]] = []
-        for uuid, (health, reason) in results.items():
-            claim, spec, autoheal, stored_health, stored_reason = probes[uuid]
+        changed: list[tuple[Claim, ClusterSpec, bool, Probed]] = []
+        for uuid, probed in results.items():
+            claim, spec, autoheal, stored_health, stored_reason, stored_address = probes[uuid]
             if (
-                health == stored_health
-                and autoscaling.with_note(reason, stored_reason) == stored_reason
-                and not (autoheal and health == Health.UNHEALTHY)
+                probed.health == stored_health
+                and autoscaling.with_note(probed.reason, stored_reason) == stored_reason
+                and probed.address in (None, stored_address)
+                and not (autoheal and probed.health == Health.UNHEALTHY)
             ):
                 unchanged.append(claim)
             else:
-                changed.append((claim, spec, autoheal, health, reason))
+                changed.append((claim, spec, autoheal, probed))
         now = self.clock()
         due = next_health_check(now, self.settings.conductor.health_polling_interval)
         with self.db.transaction() as session:
             repo.release_unchanged(session, owner, unchanged, due, now)
-        for claim, spec, autoheal, health, reason in changed:
+        for claim, spec, autoheal, probed in changed:
             try:
-                self.record(claim, spec, autoheal, health, reason)
+                self.record(claim, spec, autoheal, probed)
             except LeaseLostError:
                 log.info("cluster %s: lease taken over during its health check; not recorded", claim.cluster_id)

@@ -89,6 +89,9 @@ class Outcomes:
                 cluster.coe_version = seen_status.coe_version
                 cluster.container_version = seen_status.container_version
                 cluster.health_status, cluster.health_status_reason = health_of(seen_status)
+                registry = seen_status.registry
+                cluster.registry_address = registry.address if registry is not None else None
+                cluster.registry_push_address = registry.push_address if registry is not None else None
             masters: list[str] = []
             workers: list[str] = []
             for ng in nodegroups:

@@ -26,6 +26,8 @@ class TemplateRow(Protocol):
     def coe(self) -> str: ...
     @property
     def tls_disabled(self) -> bool: ...
+    @property
+    def registry_enabled(self) -> bool: ...
 
 
 class NodeGroupRow(NodeGroupFields, Protocol):
@@ -110,6 +112,7 @@ def build_spec(
         fixed_subnet=cluster.fixed_subnet,
         keypair=cluster.keypair,
         tls_disabled=template.tls_disabled,
+        registry_enabled=template.registry_enabled,
     )
 
 

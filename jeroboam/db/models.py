@@ -152,6 +152,10 @@ class Cluster(TimestampMixin, Base):
     # What the autoscaler remembers between passes: when each idle node was first seen idle.
     autoscaler_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+    # The cluster's own registry (template registry_enabled), as the driver last reported it: the
+    # address its nodes pull from and the one users push to; None without a registry.
+    registry_address: Mapped[str | None] = mapped_column(String(255))
+    registry_push_address: Mapped[str | None] = mapped_column(String(255))
 
 
 class Operation(Base):

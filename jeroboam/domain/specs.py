@@ -129,6 +129,8 @@ class ClusterSpec:
     fixed_subnet: str | None = None
     keypair: str | None = None
     tls_disabled: bool = False
+    # The template's registry_enabled: the cluster gets its own image registry.
+    registry_enabled: bool = False
     # Filled by the conductor's pki phase (None when the template has tls_disabled).
     tls: TlsMaterial | None = None
 
@@ -160,8 +162,33 @@ class NodeGroupObservation:
 
 
 @dataclass(frozen=True)
+class RegistryObservation:
+    """The cluster's own image registry (``registry_enabled``): the address its nodes pull from
+    (images are named ``<address>/<name>`` in the cluster), the address users push to from the
+    engine's host, and whether it answers (the reason when not; a note, such as "simulated", when it
+    does)."""
+
+    address: str
+    push_address: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ManagerObservation:
+    """Whether one control-plane node's own API answers a client (and why not)."""
+
+    name: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ClusterObservation:
-    """What a driver sees of a cluster: reachable endpoint and the state of every node."""
+    """What a driver sees of a cluster: the endpoint users are to be given (``api_address``),
+    whether it answers a client (``api_ok``, probed at that address), what it leads to
+    (``endpoint``, e.g. "the API front of 3 managers"), each manager's own answer and the state
+    of every node."""
 
     api_address: str | None
     api_ok: bool
@@ -169,3 +196,6 @@ class ClusterObservation:
     coe_version: str | None = None
     container_version: str | None = None
     api_reason: str = ""
+    registry: RegistryObservation | None = None  # None: the cluster has no registry
+    endpoint: str = ""
+    managers: tuple[ManagerObservation, ...] = ()

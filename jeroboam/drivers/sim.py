@@ -3,7 +3,8 @@
 No machine, network or endpoint exists: a cluster is one JSON file under
 ``[sim] state_dir`` (default ``<data_dir>/sim``) recording what a real driver
 would have built: a network, nodes per nodegroup with fake ``10.x`` addresses,
-an endpoint under the never-resolvable ``.invalid`` domain. The file is shared
+an endpoint under the never-resolvable ``.invalid`` domain (and, for a template
+with ``registry_enabled``, a registry there too, reported as simulated). The file is shared
 by every process on the machine and survives a crash: each change is made under
 an exclusive ``flock`` on ``<uuid>.lock`` and written atomically (temporary
 file, then ``os.replace``), so a conductor killed mid-phase leaves a state the
@@ -64,6 +65,10 @@ from ``SimDriver.set_service`` (tests) or, until one is set, the label
 
 ``SimDriver.kill_node`` marks one node dead, as if its machine failed:
 ``observe`` reports it not ready and the next ``ensure_nodegroup`` replaces it.
+A dead master is a dead manager: with ``master_lb_enabled`` the endpoint is a
+simulated front that answers while any master lives; without it the endpoint
+is the first live master's (the cluster's port plus the master's index), so it
+moves when that master dies, as the docker driver's does.
 A hang or a latency sleep ends early, with ``RetryableError``, when
 ``SimDriver.close`` is called or the process's main thread finishes, so a
 process whose worker thread hangs can still exit. Invalid fault labels make
@@ -109,10 +114,12 @@ from jeroboam.domain.containers import (
 from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
+    ManagerObservation,
     NodeGroupObservation,
     NodeGroupSpec,
     NodeObservation,
     Provides,
+    RegistryObservation,
     canonical_coe,
 )
 from jeroboam.drivers.base import CatalogDriver
@@ -132,6 +139,8 @@ _COE_VERSIONS = {"kubernetes": "v1.30.0", "swarm-mode": "24.0.7"}
 # Hosts per cluster before fake addresses repeat (10.<net>.<0-255>.<2-251>).
 _HOSTS = 256 * 250
 SIMULATED_CONTAINER = "simulated by the sim driver: no process runs"
+# registry_enabled: addresses under .invalid, and nothing listens there.
+SIMULATED_REGISTRY = "simulated by the sim driver: no registry runs"
 
 
 # --- state --------------------------------------------------------------------------------------
@@ -182,6 +191,9 @@ class SimClusterState:
     ca_fingerprint: str | None = None  # SHA-256 of the DER of the CA the endpoint was last given
     services: list[dict[str, Any]] | None = None  # simulated workload (set_service); None: label
     protected: list[str] = field(default_factory=list)  # nodes protected from scale-down
+    # Simulated containers placed on each node (by node name): a new one goes where the fewest are,
+    # as the docker driver puts it on the worker with the most free memory.
+    containers: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -472,7 +484,7 @@ class SimDriver(CatalogDriver):
                     )
                 state.endpoint = _api_address(spec)
             state.ca_fingerprint = _ca_fingerprint(spec)
-            return state.endpoint
+            return _endpoint(spec, state)[0]
 
     def tls_server_names(self, spec: ClusterSpec) -> list[str]:
         """The simulated endpoint's host (the pki phase adds loopback)."""
@@ -510,24 +522,43 @@ class SimDriver(CatalogDriver):
         names += [name for name in state.groups if name not in names]
         coe = canonical_coe(spec.coe)
         coe_version = spec.labels.get("kube_tag") if coe == "kubernetes" else None
+        registry = None
+        if spec.registry_enabled and state.endpoint is not None:
+            host = f"sim-{spec.uuid.replace('-', '')[:8]}-registry.invalid"
+            registry = RegistryObservation(f"{host}:5000", f"{host}:5443", True, SIMULATED_REGISTRY)
+        address, endpoint, answers = _endpoint(spec, state) if state.endpoint else (None, "", False)
+        if state.endpoint is None:
+            reason = "the simulated endpoint is not published yet"
+        else:
+            reason = "" if answers else f"{address} does not answer a client: no simulated manager is alive behind it"
         return ClusterObservation(
-            api_address=state.endpoint,
-            api_ok=state.endpoint is not None,
+            api_address=address,
+            api_ok=answers,
+            registry=registry,
             nodegroups=tuple(
                 _observe_group(name, state.groups.get(name) or SimNodeGroup(role=""), unhealthy) for name in names
             ),
             coe_version=coe_version or _COE_VERSIONS.get(coe),
-            api_reason="" if state.endpoint else "the simulated endpoint is not published yet",
+            api_reason=reason,
+            endpoint=endpoint,
+            managers=tuple(
+                ManagerObservation(n.name, n.alive, "" if n.alive else "simulated node failure (kill_node)")
+                for n in _masters(spec, state)
+            ),
         )
 
     # containers (SIMULATED: no process runs; each container is a record on a simulated node)
 
     def create_container(self, bay: Bay, container: ContainerSpec) -> ContainerState:
-        state = self.read_state(bay.uuid)
-        nodes = [] if state is None else _worker_nodes(state)
-        if not nodes:
+        if self.read_state(bay.uuid) is None:
             raise ConflictError(f"The simulated bay {bay.name} has no live worker node to put the container on.")
-        node = nodes[int(container.uuid.replace("-", ""), 16) % len(nodes)]
+        with self._transaction(bay.uuid) as tx:
+            nodes = _worker_nodes(tx.state)
+            if not nodes:
+                raise ConflictError(f"The simulated bay {bay.name} has no live worker node to put the container on.")
+            placed = tx.state.containers
+            node = min(nodes, key=lambda n: (placed.get(n.name, 0), n.name))
+            placed[node.name] = placed.get(node.name, 0) + 1
         return ContainerState(STOPPED, SIMULATED_CONTAINER, node.name)
 
     def container_action(self, bay: Bay, container: ContainerRef, action: str) -> ContainerState:
@@ -546,7 +577,14 @@ class SimDriver(CatalogDriver):
         return ExecResult(f"(simulated: {command!r} did not run; the sim driver runs no process)", 0)
 
     def delete_container(self, bay: Bay, container: ContainerRef) -> None:
-        return None
+        if container.host is None or self.read_state(bay.uuid) is None:
+            return
+        with self._transaction(bay.uuid) as tx:
+            placed = tx.state.containers
+            if placed.get(container.host, 0) > 1:
+                placed[container.host] -= 1
+            else:
+                placed.pop(container.host, None)
 
     def observe_containers(self, bay: Bay, containers: Sequence[ContainerRef]) -> dict[str, ContainerState]:
         return {c.uuid: self._container_state(bay, c) for c in containers}
@@ -857,12 +895,35 @@ def _ca_fingerprint(spec: ClusterSpec) -> str | None:
     return hashlib.sha256(base64.b64decode(body)).hexdigest()
 
 
-def _api_address(spec: ClusterSpec) -> str:
+def _api_address(spec: ClusterSpec, offset: int = 0) -> str:
     coe = canonical_coe(spec.coe)
     if coe not in _ENDPOINTS:
         raise PermanentError(f"the sim driver does not simulate coe {spec.coe}; it simulates kubernetes and swarm")
     scheme, port = _ENDPOINTS[coe]
-    return f"{scheme}://sim-{spec.uuid.replace('-', '')[:8]}.invalid:{port}"
+    return f"{scheme}://sim-{spec.uuid.replace('-', '')[:8]}.invalid:{port + offset}"
+
+
+def _masters(spec: ClusterSpec, state: SimClusterState) -> list[SimNode]:
+    return sorted((n for ng in spec.masters for n in state.nodes(ng.name)), key=lambda n: n.index)
+
+
+def _endpoint(spec: ClusterSpec, state: SimClusterState) -> tuple[str, str, bool]:
+    """SIMULATED endpoint: (api_address, what it leads to, whether it answers). With
+    master_lb_enabled a front on the cluster's port leads to any live master; without, each master
+    "publishes" the port plus its index and the endpoint is the first live one's, as the docker
+    driver does with its managers."""
+    masters = _masters(spec, state)
+    live = [n for n in masters if n.alive]
+    if not masters:
+        return _api_address(spec), "the simulated endpoint", True
+    if spec.master_lb_enabled:
+        return _api_address(spec), f"the simulated API front of {len(masters)} managers", bool(live)
+    chosen = (live or masters)[0]
+    down = [n.name for n in masters if n.index < chosen.index and not n.alive]
+    note = f"simulated manager {chosen.name}" + (
+        f", the first that answers ({', '.join(down)} does not)" if down and live else ""
+    )
+    return _api_address(spec, chosen.index), note, chosen.alive
 
 
 def _worker_nodes(state: SimClusterState) -> list[SimNode]:

@@ -20,7 +20,7 @@ IMAGE, FLAVOR = "jeroboam-node", "m1.small"  # offered by every driver's default
 PKI: dict[str, Pki] = {}  # by cluster
 
 
-def spec_of(masters: int = 1, workers: int = 1) -> ClusterSpec:
+def spec_of(masters: int = 1, workers: int = 1, *, master_lb_enabled: bool = False) -> ClusterSpec:
     cluster = str(uuid.uuid4())
 
     def group(name: str, role: str, count: int) -> NodeGroupSpec:
@@ -35,6 +35,7 @@ def spec_of(masters: int = 1, workers: int = 1) -> ClusterSpec:
         labels={},
         nodegroups=(group("default-master", "master", masters), group("default-worker", "worker", workers)),
         generation=1,
+        master_lb_enabled=master_lb_enabled,
     )
 
 
@@ -148,11 +149,13 @@ def test_every_lifecycle_call_is_idempotent_and_delete_leaves_nothing_to_observe
 
 
 def test_the_control_plane_resizes_as_the_check_promised(driver: ClusterDriver) -> None:
-    """1 → 3 → 1 masters: at every step each master is ready and the endpoint answers, and the
-    workers stay (a driver that refuses the resize must say so in ``check_master_resize``)."""
-    spec = spec_of(masters=1, workers=1)
+    """1 → 3 → 1 masters (with ``master_lb_enabled``, as the API requires): at every step each
+    master is ready, the endpoint answers at the same address, and the workers stay (a driver
+    that refuses the resize must say so in ``check_master_resize``)."""
+    spec = spec_of(masters=1, workers=1, master_lb_enabled=True)
     try:
         spec = converge(driver, spec)
+        endpoint = driver.ensure_endpoint(spec)
         workers = [n.name for g in driver.observe(spec).nodegroups if g.name == "default-worker" for n in g.nodes]
         for current, desired in ((1, 3), (3, 1)):
             refusal = resize_refusal(driver, current, desired)
@@ -163,6 +166,7 @@ def test_the_control_plane_resizes_as_the_check_promised(driver: ClusterDriver) 
             seen = ready_nodes(driver, spec)
             assert seen["default-master"] == [True] * desired
             assert seen["default-worker"] == [True]
+            assert driver.observe(spec).api_address == endpoint
             still = [n.name for g in driver.observe(spec).nodegroups if g.name == "default-worker" for n in g.nodes]
             assert still == workers
     finally:

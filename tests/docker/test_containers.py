@@ -6,23 +6,35 @@ memory limit and environment are what the engine applied, pause/unpause/reboot/s
 status; an image the cluster cannot get is a 400 naming the ways to provide it, and an image the
 operator allowed is copied from the host engine on demand; a node that hangs shows its containers
 Unknown with the reason (bounded, never a hang); a node removed by a resize shows them Error; the
-delete of a container and of the cluster leaves nothing on the engine. Run with ``-s`` for the
-transcript.
+delete of a container and of the cluster leaves nothing on the engine. The cluster's template has
+``registry_enabled``: an image built on the host engine is pushed to the cluster's registry on
+127.0.0.1 (TLS signed by the cluster's CA) and runs as a container through the API and as a swarm
+service through the ordinary ``docker`` CLI with the environment of ``coe cluster config``; an
+upgrade re-makes every node and keeps the registry and its images; a CA rotation moves the registry
+and the nodes' trust to the new CA. Run with ``-s`` for the transcript.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import ssl
+import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
 import httpx
 import pytest
 
-from tests.compat.conftest import JeroboamProcess, running_jeroboam
+from jeroboam.drivers.docker.image import workload_image
+from tests.compat.conftest import Cli, JeroboamProcess, ok, running_jeroboam
 from tests.compat.conftest import poll as poll_until
 
 pytestmark = [pytest.mark.docker]
@@ -30,6 +42,8 @@ pytestmark = [pytest.mark.docker]
 WAIT = 180.0
 LABEL = "org.jeroboam.cluster"
 COPIED = "jeroboam-e2e/copied:1"  # a tag made by this test on the host engine, copied on demand
+PUSHED = "e2e/hello:1"  # built on the host engine by this test, pushed to the cluster's registry
+DOCKER_CLI = "/usr/bin/docker"  # Debian's docker.io client
 FAST = {
     "JEROBOAM_CONDUCTOR__POLL_INTERVAL": "0.2",
     "JEROBOAM_CONDUCTOR__HEALTH_POLLING_INTERVAL": "1",
@@ -38,6 +52,14 @@ FAST = {
     "JEROBOAM_DOCKER__CONTAINER_TIMEOUT": "10",
 }
 HEADERS = {"OpenStack-API-Version": "container-infra latest"}
+TEMPLATE = {
+    "coe": "swarm-mode",
+    "image_id": "jeroboam-node",
+    "external_network_id": "public",
+    "flavor_id": "m1.small",
+    "master_flavor_id": "m1.small",
+    "registry_enabled": True,
+}
 
 
 @dataclass
@@ -45,8 +67,10 @@ class Bay:
     server: JeroboamProcess
     client: httpx.Client
     host: docker.DockerClient
+    work: Path
     uuid: str = ""
     container: str = ""
+    env: dict[str, str] | None = None  # the cluster's docker environment (coe cluster config)
 
     def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         response = self.client.request(method, path, **kw)
@@ -83,22 +107,12 @@ class Bay:
 @pytest.fixture(scope="module")
 def bay(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Bay]:
     work = tmp_path_factory.mktemp("containers-e2e")
-    docker_client.images.get("jeroboam/busybox:latest").tag(*COPIED.split(":"))  # made by the driver's preload
+    docker_client.images.get(workload_image(docker_client)).tag(*COPIED.split(":"))
     try:
         with running_jeroboam(work / "data", env=FAST) as server:
             client = httpx.Client(base_url=server.url, headers=HEADERS, timeout=60)
-            state = Bay(server, client, docker_client)
-            template = client.post(
-                "/v1/clustertemplates",
-                json={
-                    "name": "swarm",
-                    "coe": "swarm-mode",
-                    "image_id": "jeroboam-node",
-                    "external_network_id": "public",
-                    "flavor_id": "m1.small",
-                    "master_flavor_id": "m1.small",
-                },
-            )
+            state = Bay(server, client, docker_client, work)
+            template = client.post("/v1/clustertemplates", json={"name": "swarm", **TEMPLATE})
             assert template.status_code == 201, template.text
             created = client.post(
                 "/v1/clusters",
@@ -118,7 +132,21 @@ def bay(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCl
                 )
             client.close()
     finally:
-        docker_client.images.remove(COPIED)  # only the tag this test made
+        docker_client.images.remove(COPIED)  # only the tags this test made
+        for image in docker_client.images.list(name=f"*/{PUSHED.split(':')[0]}"):
+            for tag in image.tags:
+                if tag.endswith(f"/{PUSHED}"):
+                    docker_client.images.remove(tag)
+
+
+def host_docker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ordinary ``docker`` CLI: the host engine, or the cluster with ``env`` (``coe cluster config``)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    environment.update(env or {})
+    print(f"$ docker {' '.join(args)}", flush=True)
+    result = subprocess.run([DOCKER_CLI, *args], capture_output=True, text=True, env=environment, timeout=120)
+    print(f"  exit {result.returncode}: " + (result.stdout + result.stderr).strip()[-600:], flush=True)
+    return result
 
 
 def test_a_container_is_created_stopped_on_a_worker_with_its_limits(bay: Bay) -> None:
@@ -179,6 +207,71 @@ def test_actions_move_the_live_status(bay: Bay) -> None:
     assert "not running" in refused.json()["errors"][0]["detail"]
     refused_exec = bay.call("PUT", f"/v1/containers/{bay.container}/execute", params={"command": "true"})
     assert refused_exec.status_code == 409
+
+
+def test_the_cluster_registry_serves_tls_of_the_cluster_ca_on_127_0_0_1(bay: Bay) -> None:
+    shown = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()
+    address, push = shown["registry_address"], shown["registry_push_address"]
+    assert re.fullmatch(r"172\.\d+\.\d+\.\d+:5000", address), address
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", push), push
+    assert address.split(":")[0] not in shown["node_addresses"] + shown["master_addresses"]
+    healthy = poll_until(
+        "the registry in the cluster's health",
+        lambda: b if (b := bay.client.get(f"/v1/clusters/{bay.uuid}").json())["health_status"] == "HEALTHY" else None,
+        60,
+        0.3,
+    )
+    assert healthy["health_status_reason"]["registry"] == "ok"
+    assert healthy["health_status_reason"]["registry.push_address"] == push
+    os.environ.setdefault("SHELL", "/bin/bash")  # `coe cluster config` reads $SHELL
+    cli = Cli(["--os-auth-type", "none", "--os-endpoint", bay.server.endpoint])
+    certs = bay.work / "config"
+    certs.mkdir()
+    config = ok(cli("cluster", "config", bay.uuid, "--dir", str(certs), "--force", "--output-certs"))
+    bay.env = dict(re.findall(r"^export (\w+)=(.*)$", config.stdout, re.MULTILINE))
+    verified = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with urllib.request.urlopen(f"https://{push}/v2/", context=verified, timeout=10) as answer:
+        assert answer.status == 200
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"https://{push}/v2/", context=ssl.create_default_context(cafile=None), timeout=10)
+
+
+def test_an_image_pushed_from_the_host_runs_as_a_container_and_as_a_service(bay: Bay) -> None:
+    shown = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()
+    address, push = shown["registry_address"], shown["registry_push_address"]
+    dockerfile = b'FROM jeroboam/busybox:latest\nCMD ["sh", "-c", "echo hello from the registry; exec sleep 600"]\n'
+    bay.host.images.build(fileobj=io.BytesIO(dockerfile), tag=f"{push}/{PUSHED}", pull=False, rm=True)
+    ok(host_docker("push", f"{push}/{PUSHED}"))
+
+    made = bay.call("POST", "/v1/containers", json={"image": f"{address}/{PUSHED}", "bay_uuid": bay.uuid})
+    assert made.status_code == 201, made.text
+    uuid = made.json()["uuid"]
+    assert bay.call("PUT", f"/v1/containers/{uuid}/start").json()["status"] == "Running"
+    poll_until(
+        "the pushed image's output",
+        lambda: (
+            True
+            if "hello from the registry" in bay.call("GET", f"/v1/containers/{uuid}/logs").json()["output"]
+            else None
+        ),
+        30,
+        0.2,
+    )
+    assert bay.call("DELETE", f"/v1/containers/{uuid}").status_code == 204
+
+    cluster = bay.env
+    ok(host_docker("service", "create", "--detach", "--name", "hello", "--constraint", "node.role==worker",
+                   f"{address}/{PUSHED}", env=cluster))  # fmt: skip
+    poll_until(
+        "the service's task running",
+        lambda: True if "Running" in host_docker(
+            "service", "ps", "hello", "--format", "{{.CurrentState}}", env=cluster).stdout else None,
+        60,
+        0.5,
+    )  # fmt: skip
+    logs = host_docker("service", "logs", "--raw", "hello", env=cluster)
+    assert "hello from the registry" in logs.stdout + logs.stderr
+    ok(host_docker("service", "rm", "hello", env=cluster))
 
 
 def test_an_image_the_cluster_cannot_get_is_a_clear_400(bay: Bay) -> None:
@@ -243,6 +336,56 @@ def test_a_container_whose_node_a_resize_removed_is_error(bay: Bay) -> None:
     assert shown["status"] == "Error"
     assert f"node {host} is no longer part of bay" in shown["status_reason"]
     assert bay.call("DELETE", f"/v1/containers/{bay.container}").status_code == 204
+
+
+def test_an_upgrade_replaces_every_node_and_keeps_the_registry_with_its_images(bay: Bay) -> None:
+    registry = bay.host.containers.get(f"jb-{bay.uuid[:8]}-registry")
+    template = bay.call("POST", "/v1/clustertemplates", json={"name": "swarm-v2", **TEMPLATE})
+    assert template.status_code == 201, template.text
+    upgraded = bay.call(
+        "POST", f"/v1/clusters/{bay.uuid}/actions/upgrade", json={"cluster_template": template.json()["uuid"]}
+    )
+    assert upgraded.status_code == 202, upgraded.text
+    bay.wait_cluster("UPDATE_COMPLETE")
+    nodes = bay.host.containers.list(filters={"label": [f"{LABEL}={bay.uuid}", "org.jeroboam.node"]})
+    assert {n.labels["org.jeroboam.template"] for n in nodes} == {template.json()["uuid"]}
+    assert bay.host.containers.get(str(registry.id)).status == "running"  # the same container, not re-made
+    # A node the upgrade made pulls the image pushed before it: the registry kept its data.
+    address = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()["registry_address"]
+    made = bay.call("POST", "/v1/containers", json={"image": f"{address}/{PUSHED}", "bay_uuid": bay.uuid})
+    assert made.status_code == 201, made.text
+    uuid = made.json()["uuid"]
+    assert bay.call("PUT", f"/v1/containers/{uuid}/start").status_code == 200
+    poll_until(
+        "the pushed image's output on a new node",
+        lambda: True if "hello from the registry" in bay.call("GET", f"/v1/containers/{uuid}/logs").json()["output"]
+        else None,
+        30,
+        0.2,
+    )  # fmt: skip
+    assert bay.call("DELETE", f"/v1/containers/{uuid}").status_code == 204
+
+
+def test_a_ca_rotation_moves_the_registry_and_the_nodes_to_the_new_ca(bay: Bay) -> None:
+    rotated = bay.call(
+        "PATCH", f"/v1/certificates/{bay.uuid}", headers={"Content-Type": "application/octet-stream"}, content=b""
+    )
+    assert rotated.status_code == 202, rotated.text
+    bay.wait_cluster("UPDATE_COMPLETE")
+    shown = bay.call("GET", f"/v1/clusters/{bay.uuid}").json()
+    address, push = shown["registry_address"], shown["registry_push_address"]
+    new_ca = bay.call("GET", f"/v1/certificates/{bay.uuid}").json()["pem"]
+    with urllib.request.urlopen(
+        f"https://{push}/v2/", context=ssl.create_default_context(cadata=new_ca), timeout=10
+    ) as answer:
+        assert answer.status == 200
+    old_ca = ssl.create_default_context(cafile=str(bay.work / "config" / "ca.pem"))
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"https://{push}/v2/", context=old_ca, timeout=10)
+    # A node pulls from the registry at create: its engine verifies the new certificate with the new CA.
+    made = bay.call("POST", "/v1/containers", json={"image": f"{address}/{PUSHED}", "bay_uuid": bay.uuid})
+    assert made.status_code == 201, made.text
+    assert bay.call("DELETE", f"/v1/containers/{made.json()['uuid']}").status_code == 204
 
 
 def test_deleting_the_cluster_leaves_no_container_and_no_docker_object(bay: Bay) -> None:

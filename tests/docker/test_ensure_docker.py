@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 
-from jeroboam.drivers.docker.image import _NODE_PROGRAMS
+from jeroboam.drivers.docker.image import HOST_PROGRAMS
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-docker"
 
@@ -25,8 +25,8 @@ def script_programs() -> list[tuple[str, str]]:
     return [tuple(item.split(":", 1)) for item in block.group(1).split()]  # type: ignore[misc]
 
 
-def test_the_script_checks_every_program_of_the_node_image() -> None:
-    assert script_programs() == [(p.name, p.package) for p in _NODE_PROGRAMS]
+def test_the_script_checks_every_program_of_the_images() -> None:
+    assert script_programs() == [(p.name, p.package) for p in HOST_PROGRAMS]
 
 
 def run(tmp_path: Path, absent: set[str]) -> tuple[str, list[str]]:
@@ -51,12 +51,11 @@ def test_missing_packages_are_found_while_an_engine_answers(docker_client: docke
     if os.geteuid() == 0:
         assert apt_calls == ["update -qq", "install -y -qq iproute2 busybox-static"]
         assert (
-            output
-            == "ensure-docker: installed iproute2 busybox-static with apt-get: the node image is built from them\n"
+            output == "ensure-docker: installed iproute2 busybox-static with apt-get: the images are built from them\n"
         )
     else:
         assert apt_calls == []
-        assert output.startswith("ensure-docker: the node image needs iproute2 busybox-static: install them")
+        assert output.startswith("ensure-docker: the images need iproute2 busybox-static: install them")
     assert len(output.splitlines()) == 1
 
 
@@ -64,5 +63,5 @@ def test_nothing_missing_is_said_in_one_line(docker_client: docker.DockerClient,
     output, apt_calls = run(tmp_path, set())
     assert apt_calls == []
     assert output == (
-        "ensure-docker: a Docker engine answers at /var/run/docker.sock; the node image's packages are installed\n"
+        "ensure-docker: a Docker engine answers at /var/run/docker.sock; the images' packages are installed\n"
     )

@@ -1,6 +1,6 @@
 """Images, flavors, key pairs and networks looked up in the caller's Glance, Nova and Neutron, as
 Magnum does, with a real Keystone whose catalog lists TEST STAND-INS for those three services
-(tests/support/openstack_standins.py), over HTTP (issue 11)."""
+(tests/support/standins.py), over HTTP (issue 11)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from jeroboam.db import migrate
 from jeroboam.services.wiring import Services
 from tests.conftest import make_settings
 from tests.support.keystone import KeystoneServer
-from tests.support.openstack_standins import OpenStackStandins, StandinData, running_standins
 from tests.support.server import serve
+from tests.support.standins import Inventory, endpoints, standins_app
 
 pytestmark = pytest.mark.keystone
 
@@ -28,19 +28,27 @@ GLANCE_OTHER = "7a2c9e41-5b3d-4f8a-8c66-1e2d3f4a5b6c"  # "windows": Glance has i
 PUBLIC_NET = "c5697423-5207-505c-9c9a-0bf3362bb891"  # "public", external, as Horizon and Heat send it
 PRIVATE_NET = "0b6d7f5e-4b8e-4c43-9a8f-2f1d4c3b2a10"  # "private", not external
 PRIVATE_SUBNET = "5e1f2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
-DATA = StandinData(
-    images=[
-        {"id": GLANCE_IMAGE, "name": "fedora-coreos-latest", "os_distro": "fedora-coreos"},
-        {"id": GLANCE_OTHER, "name": "windows"},
-    ],
-    flavors=[{"id": "101", "name": "ds2G", "vcpus": 2, "ram": 2048, "disk": 20}],
-    keypairs=[{"name": "acceptance-key", "public_key": "ssh-ed25519 AAAA test", "type": "ssh"}],
-    networks=[
-        {"id": PUBLIC_NET, "name": "public", "router:external": True},
-        {"id": PRIVATE_NET, "name": "private", "router:external": False},
-    ],
-    subnets=[{"id": PRIVATE_SUBNET, "name": "private-subnet", "network_id": PRIVATE_NET}],
-)
+
+
+def inventory() -> Inventory:
+    """What this module's Glance, Nova and Neutron hold: IDs as a real cloud gives them, and names the
+    sim driver knows under other names."""
+    held = Inventory(
+        images=[
+            {"id": GLANCE_IMAGE, "name": "fedora-coreos-latest", "os_distro": "fedora-coreos"},
+            {"id": GLANCE_OTHER, "name": "windows"},
+        ],
+        flavors=[{"id": "101", "name": "ds2G", "vcpus": 2, "ram": 2048, "disk": 20}],
+        networks=[
+            {"id": PUBLIC_NET, "name": "public", "router:external": True},
+            {"id": PRIVATE_NET, "name": "private", "router:external": False},
+        ],
+        subnets=[{"id": PRIVATE_SUBNET, "name": "private-subnet", "network_id": PRIVATE_NET}],
+    )
+    held.add_keypair("acceptance-key", "ssh-ed25519 AAAA test")
+    return held
+
+
 SIM: dict[str, Any] = {
     "images": {"fedora-coreos-latest": "fedora-coreos"},
     "flavors": {"ds2G": {"vcpus": 1, "ram": 2048}},
@@ -50,16 +58,16 @@ VERSION = {"OpenStack-API-Version": "container-infra latest"}
 
 
 @pytest.fixture(scope="module")
-def standins(keystone_server: KeystoneServer) -> Iterator[OpenStackStandins]:
+def standins(keystone_server: KeystoneServer) -> Iterator[Inventory]:
     """The stand-ins, listed in the Keystone catalog while this module runs (removed afterwards, so
     other modules sharing the Keystone see no image, compute or network service)."""
-    with running_standins(DATA) as running:
+    held = inventory()
+    with serve(standins_app(held)) as url:
         services = [
-            keystone_server.register_service(kind, url, name=f"{kind}-standin")
-            for kind, url in running.catalog_urls().items()
+            keystone_server.register_service(kind, endpoint, name=name) for kind, name, endpoint in endpoints(url)
         ]
         try:
-            yield running
+            yield held
         finally:
             for service in services:
                 keystone_server.remove_service(service)
@@ -67,7 +75,7 @@ def standins(keystone_server: KeystoneServer) -> Iterator[OpenStackStandins]:
 
 @pytest.fixture(scope="module")
 def api_url(
-    keystone_server: KeystoneServer, standins: OpenStackStandins, tmp_path_factory: pytest.TempPathFactory
+    keystone_server: KeystoneServer, standins: Inventory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("resource-lookup")
     settings = make_settings(
@@ -87,12 +95,12 @@ def api_url(
 
 
 @pytest.fixture(scope="module")
-def token(keystone_server: KeystoneServer, standins: OpenStackStandins) -> str:
+def token(keystone_server: KeystoneServer, standins: Inventory) -> str:
     return keystone_server.token_for("alpha-member")  # issued after the stand-ins were registered
 
 
 @pytest.fixture(autouse=True)
-def healthy(standins: OpenStackStandins) -> Iterator[None]:
+def healthy(standins: Inventory) -> Iterator[None]:
     standins.failure.clear()
     yield
     standins.failure.clear()
@@ -121,7 +129,7 @@ def template(url: str, token: str, **values: Any) -> httpx.Response:
 
 
 # -- what the clients send ---------------------------------------------------------------------
-def test_horizon_bodies_with_a_neutron_network_id(api_url: str, token: str, standins: OpenStackStandins) -> None:
+def test_horizon_bodies_with_a_neutron_network_id(api_url: str, token: str, standins: Inventory) -> None:
     body = fill(FIXTURES["horizon_template_create"], NETWORK_ID=PUBLIC_NET)
     created = call(api_url, token, "POST", "/v1/clustertemplates", body)
     assert created.status_code == 201, created.text
@@ -201,7 +209,7 @@ def test_a_missing_keypair_is_404_at_cluster_create(api_url: str, token: str) ->
 
 @pytest.mark.parametrize(("service", "failure"), [("image", 500), ("image", 0), ("network", 503)])
 def test_a_failing_service_is_503_naming_it(
-    api_url: str, token: str, standins: OpenStackStandins, service: str, failure: int
+    api_url: str, token: str, standins: Inventory, service: str, failure: int
 ) -> None:
     standins.failure[service] = failure
     values = {"image_id": "uncached-image"} if service == "image" else {"fixed_network": "uncached-net"}
@@ -212,7 +220,7 @@ def test_a_failing_service_is_503_naming_it(
     assert response.json()["errors"][0]["code"] == "server"
 
 
-def test_found_resources_are_cached(api_url: str, token: str, standins: OpenStackStandins) -> None:
+def test_found_resources_are_cached(api_url: str, token: str, standins: Inventory) -> None:
     first = template(api_url, token, name="cached-1", flavor_id="101")
     assert first.status_code == 201, first.text
     asked = len(standins.seen("compute"))
@@ -224,7 +232,7 @@ def test_found_resources_are_cached(api_url: str, token: str, standins: OpenStac
     assert template(api_url, token, name="cached-3", flavor_id="101").status_code == 201
 
 
-def test_configured_names_need_no_lookup(api_url: str, token: str, standins: OpenStackStandins) -> None:
+def test_configured_names_need_no_lookup(api_url: str, token: str, standins: Inventory) -> None:
     before = len(standins.requests)
     response = template(api_url, token, name="plain", flavor_id="ds2G", external_network_id="public")
     assert response.status_code == 201, response.text

@@ -6,7 +6,9 @@ template names. These stand-ins answer those questions (list/show by name and ID
 schema, version documents, availability zones) from a fixed inventory that matches what
 Jeroboam's sim driver offers, with the IDs Jeroboam gives the same resources; keypairs can also
 be created and deleted (tempest makes one). They are test fixtures, not models of the services:
-every request is recorded, and one they do not know is answered 404 and listed in ``unknown``.
+every request is recorded with the token it carried, and one they do not know is answered 404 and
+listed in ``unknown``. ``failure[service] = status`` makes a service answer that status (``0``: the
+connection is cut in the middle of the answer), to test how Jeroboam reports a failing service.
 
 One app serves the three under ``/image``, ``/compute/v2.1`` and ``/network``;
 ``register_standins`` puts them in a Keystone catalog.
@@ -16,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from jeroboam.domain.resources import resource_id
 
@@ -50,6 +52,12 @@ class Inventory:
     keypairs: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)  # (service, path?query, X-Auth-Token)
+    failure: dict[str, int] = field(default_factory=dict)
+
+    def seen(self, service: str) -> list[tuple[str, str]]:
+        """(path below the service's name, token) of each request ``service`` was sent."""
+        return [(path, token) for name, path, token in list(self.tokens) if name == service]
 
     def image_id(self, name: str) -> str:
         return next(image["id"] for image in self.images if image["name"] == name)
@@ -164,8 +172,13 @@ def _matching(items: list[dict[str, Any]], request: Request) -> list[dict[str, A
     for key in set(request.query_params):
         values = request.query_params.getlist(key)
         if items and key in items[0]:
-            found = [item for item in found if str(item[key]) in values or item[key] in values]
+            found = [item for item in found if _field_text(item[key]) in {v.lower() for v in values}]
     return found
+
+
+def _field_text(value: Any) -> str:
+    """A field as a query compares it: booleans as ``true``/``false`` (clients send either case)."""
+    return str(value).lower()
 
 
 def _not_found(what: str) -> JSONResponse:
@@ -356,6 +369,14 @@ def standins_app(inventory: Inventory) -> FastAPI:
     @app.middleware("http")
     async def record(request: Request, call_next: Any) -> Response:
         inventory.requests.append(_request_line(request))
+        service, _, rest = request.url.path.lstrip("/").partition("/")
+        path = "/" + rest + (f"?{request.url.query}" if request.url.query else "")
+        inventory.tokens.append((service, path, request.headers.get("x-auth-token", "")))
+        failure = inventory.failure.get(service)
+        if failure == 0:
+            return StreamingResponse(_cut_short(), media_type="application/json")
+        if failure is not None:
+            return JSONResponse({"error": {"code": failure, "message": "stand-in failure"}}, status_code=failure)
         response: Response = await call_next(request)
         return response
 
@@ -375,6 +396,12 @@ def standins_app(inventory: Inventory) -> FastAPI:
         return JSONResponse({"error": {"code": 404, "message": "the stand-in does not serve this"}}, status_code=404)
 
     return app
+
+
+async def _cut_short() -> AsyncIterator[bytes]:
+    """An answer whose connection is lost after its headers: the server closes it mid-body."""
+    yield b'{"partial":'
+    raise ConnectionAbortedError("stand-in failure: connection cut")
 
 
 def _request_line(request: Request) -> str:

@@ -57,6 +57,8 @@ FIELDS: dict[str, Field] = {
     "stack_id": _readonly(),
     "cluster_id": _readonly(),
     "api_address": _readonly(),
+    "registry_address": _readonly(),
+    "registry_push_address": _readonly(),
     "coe_version": _readonly(),
     "container_version": _readonly(),
     "project_id": _readonly(),
@@ -82,6 +84,8 @@ UPGRADE_FIELDS: dict[str, Field] = {
 # PATCH: attributes that are never patchable (400 'internal attribute'), and non-removable ones.
 INTERNAL = (
     "/api_address",
+    "/registry_address",
+    "/registry_push_address",
     "/node_addresses",
     "/master_addresses",
     "/stack_id",
@@ -173,6 +177,9 @@ def render_detail(
         "node_addresses": view.node_addresses,
         "master_addresses": view.master_addresses,
     }
+    if c.registry_address:  # Jeroboam's own fields, only on a cluster with a registry (docs/compatibility.md)
+        body["registry_address"] = c.registry_address
+        body["registry_push_address"] = c.registry_push_address
     if with_faults and view.failed:
         body["faults"] = view.faults()
     body.update(

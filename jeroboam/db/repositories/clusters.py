@@ -67,7 +67,8 @@ DETAIL_COLUMNS: tuple[Any, ...] = BASE_COLUMNS + tuple(
     for name in (
         "status_reason", "health_status_reason", "discovery_url", "api_address", "coe_version",
         "container_version", "node_addresses", "master_addresses", "fixed_network", "fixed_subnet",
-        "floating_ip_enabled", "master_lb_enabled", "created_at", "updated_at",
+        "floating_ip_enabled", "master_lb_enabled", "created_at", "updated_at", "registry_address",
+        "registry_push_address",
     )
 )  # fmt: skip
 _PAGES = PageStatements(

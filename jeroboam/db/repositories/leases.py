@@ -139,11 +139,23 @@ _SNAPSHOT_CLUSTERS = select(
     *(_C.c[name] for name in (
         "uuid", "name", "project_id", "cluster_template_id", "labels", "generation", "master_lb_enabled",
         "floating_ip_enabled", "fixed_network", "fixed_subnet", "keypair", "docker_volume_size", "health_status",
-        "health_status_reason", "lease_token",
+        "health_status_reason", "api_address", "lease_token",
     ))
 ).where(_C.c.uuid.in_(bindparam("clusters", expanding=True)))  # fmt: skip
 _SNAPSHOT_TEMPLATES = select(
-    *(_TPL.c[name] for name in ("uuid", "coe", "image_id", "flavor_id", "master_flavor_id", "tls_disabled", "driver"))
+    *(
+        _TPL.c[name]
+        for name in (
+            "uuid",
+            "coe",
+            "image_id",
+            "flavor_id",
+            "master_flavor_id",
+            "tls_disabled",
+            "driver",
+            "registry_enabled",
+        )
+    )
 ).where(_TPL.c.uuid.in_(bindparam("templates", expanding=True)))
 _SNAPSHOT_NODEGROUPS = (
     select(

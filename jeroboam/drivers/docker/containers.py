@@ -36,7 +36,7 @@ from jeroboam.domain.containers import (
 )
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
-from jeroboam.drivers.docker.nodes import Node, Nodes
+from jeroboam.drivers.docker.nodes import Node, Nodes, registry_address
 from jeroboam.drivers.docker.placement import Home, Placement
 from jeroboam.errors import ConflictError, InvalidInputError, RetryableError, ServiceUnavailableError
 
@@ -254,6 +254,16 @@ class BayContainers:
         return max(0, limit - claimed)
 
     def _ensure_image(self, home: Home, bay: Bay, node: Node, image: str) -> None:
+        registry = registry_address(home)
+        if image.startswith(f"{registry}/"):  # the cluster's own registry: the node pulls (bounded)
+            pulled = self._docker(bay, node, ["pull", "-q", image])
+            if pulled.code == 0:
+                return
+            raise InvalidInputError(
+                f"Image {image} could not be pulled from the registry of bay {bay.name} ({registry}): "
+                f"{_engine_words(pulled.output)}. Push it there first (docker push to the registry_push_address "
+                "the bay shows), or check that the bay's template has registry_enabled."
+            )
         if self._docker(bay, node, ["image", "inspect", "--format", "{{.Id}}", image]).code == 0:
             return
         if image in self.settings.copyable_images:
@@ -267,10 +277,11 @@ class BayContainers:
             problem = ""
         allowed = ", ".join(self.settings.copyable_images) or "none"
         raise InvalidInputError(
-            f"Image {image} is not available on bay {bay.name}: its node {node.name} does not have it and the "
-            f"cluster has no registry to pull from.{problem} Either the operator allows copying it from the host "
-            f"Docker engine (add it to [docker] copyable_images and have it there; allowed now: {allowed}), or "
-            "use an image the bay's nodes already have (the [docker] preload_images)."
+            f"Image {image} is not available on bay {bay.name}: its node {node.name} does not have it.{problem} "
+            f"Either push it to the bay's own registry (a template with registry_enabled) and name it "
+            f"{registry}/<name>, or the operator allows copying it from the host Docker engine (add it to "
+            f"[docker] copyable_images and have it there; allowed now: {allowed}); images the bay's nodes "
+            "already have (the [docker] preload_images) always work."
         )
 
     # -- the docker CLI inside a node ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 import docker
+import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
@@ -36,6 +38,7 @@ from jeroboam.domain.specs import (
     ClusterObservation,
     ClusterSpec,
     ImageInfo,
+    ManagerObservation,
     NodeDemand,
     NodeGroupObservation,
     NodeGroupSpec,
@@ -44,11 +47,21 @@ from jeroboam.domain.specs import (
     TemplateResources,
 )
 from jeroboam.drivers.base import CatalogDriver
-from jeroboam.drivers.docker import labels
+from jeroboam.drivers.docker import cluster_registry, labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS, engine_client, manager_client
+from jeroboam.drivers.docker.cluster_registry import ClusterRegistry
 from jeroboam.drivers.docker.containers import BayContainers, NodeUnavailableError, user_error
-from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, node_image
-from jeroboam.drivers.docker.nodes import Node, Nodes, PortTakenError, fingerprint, remove_volume, run_in
+from jeroboam.drivers.docker.front import Front, Fronts
+from jeroboam.drivers.docker.image import NODE_IMAGE_REPOSITORY, ImageBuildError, front_image, node_image
+from jeroboam.drivers.docker.nodes import (
+    Node,
+    Nodes,
+    PortTakenError,
+    fingerprint,
+    remove_volume,
+    run_in,
+    trust_registry,
+)
 from jeroboam.drivers.docker.placement import MAX_MANAGERS, Engine, Home, Placement, unreachable, worker_addresses
 from jeroboam.drivers.docker.swarm import AVAILABILITY_OF_TAINT, Swarm, SwarmNode, in_swarm, join
 from jeroboam.drivers.docker.workload import workload_of
@@ -61,6 +74,8 @@ PARALLEL_NODES = 4
 NODEGROUP_LABEL = autoscaling.NODEGROUP_NODE_LABEL
 DELETE_PASSES = 5
 STARTUP_PING_TIMEOUT = 3  # seconds
+PROBE_TIMEOUT = 5  # seconds for a health probe of one endpoint (a refused connection answers at once)
+FRONT_READY_TIMEOUT = 15.0  # seconds for a new API front to lead to a manager
 
 
 def _parallel(items: Sequence[T], call: Callable[[T], R]) -> list[R]:
@@ -90,8 +105,10 @@ class DockerDriver(CatalogDriver):
         flavors = dict(settings.docker.flavors)  # a template may name a flavor by its ID too
         flavors.update({resource_id("flavor", name): flavor for name, flavor in settings.docker.flavors.items()})
         self.nodes = Nodes(settings.docker, flavors, Path(cache))
-        self._images: dict[str, str] = {}
+        self._images: dict[tuple[str, str], str] = {}  # (engine, kind) -> tag
+        self.fronts = Fronts()
         self.containers = BayContainers(settings.docker, self.placement, self.nodes)
+        self.registry = ClusterRegistry(lambda home: home.engine.settings.publish_address)
         # Node creations in flight per engine, bounded over every cluster ([docker]
         # max_parallel_node_creates), and clusters whose creation a delete stopped.
         self._create_slots = {
@@ -147,13 +164,20 @@ class DockerDriver(CatalogDriver):
             raise PermanentError(f"the docker driver runs at most {MAX_MANAGERS} managers (asked: {masters})")
         home = self.placement.place(spec)
         self._node_image(home.engine)
+        if spec.master_lb_enabled:
+            self._image(home.engine, "front")
 
     def tls_server_names(self, spec: ClusterSpec) -> list[str]:
-        """What the managers' certificate names: their fixed addresses and hostnames, the published address."""
+        """What the managers' certificate names: their fixed addresses and hostnames, the published
+        address, and the API front's address (a client of the front talks TLS to a manager)."""
         home = self.placement.find(spec.uuid)
         if home is None:
             return []
         names = [home.engine.settings.publish_address]
+        if spec.registry_enabled:  # the registry serves the endpoint's certificate
+            names.append(home.registry_ip)
+        if spec.master_lb_enabled:
+            names.append(home.front_address())
         for group in spec.masters:
             names += [home.manager_address(slot) for slot in range(group.node_count)]
             names += [labels.node_name(spec.name, group.name, slot) for slot in range(group.node_count)]
@@ -179,13 +203,46 @@ class DockerDriver(CatalogDriver):
                 self._retire(home, spec, doomed)
 
     def ensure_endpoint(self, spec: ClusterSpec) -> str:
+        """With ``master_lb_enabled``, the API front (``front.py``) once it leads to a manager;
+        otherwise the first manager that runs."""
         home = self._home(spec)
         with _engine_answers(home.engine):
-            manager = self._first_manager(home, spec)
-            ok, reason = self._swarm(home, spec, manager).ping()
-            if not ok:
-                raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
-            return self._address(home, manager)
+            port: int | None
+            if spec.master_lb_enabled:
+                image = self._image(home.engine, "front")
+                front = self.fronts.ensure(home, spec, image, self._port_source(home.engine))
+                self._wait_answering(home, spec, front)
+                port = front.port
+            else:
+                manager = self._first_manager(home, spec)
+                ok, reason = self._swarm(home, spec, manager).ping()
+                if not ok:
+                    raise RetryableError(f"the cluster endpoint does not answer yet ({reason})", 1)
+                port = manager.api_port
+            if spec.registry_enabled:
+                self._ensure_registry(home, spec)
+            else:
+                self.registry.remove(home, spec.uuid)
+            return self._address(home, port)
+
+    def _wait_answering(self, home: Home, spec: ClusterSpec, front: Front) -> None:
+        """Until the front leads to a manager (its first health checks take a second), bounded."""
+        deadline = time.monotonic() + FRONT_READY_TIMEOUT
+        reason = ""
+        while time.monotonic() < deadline:
+            ok, reason = Swarm(self._client(home, spec, front.port, PROBE_TIMEOUT), 0).ping()
+            if ok:
+                return
+            time.sleep(0.2)
+        raise RetryableError(f"the cluster's API front does not lead to a manager yet ({reason})", 1)
+
+    def _ensure_registry(self, home: Home, spec: ClusterSpec) -> None:
+        """The cluster's registry answers, and every running node trusts its current certificate."""
+        tls = spec.tls
+        assert tls is not None, "the pki phase runs before the endpoint"
+        self.registry.ensure(home, spec, self._port_source(home.engine))
+        running = [n for n in self.nodes.list(home, spec.uuid) if n.running]
+        _parallel(running, lambda n: trust_registry(home, n.container, tls))
 
     def cancel(self, cluster_uuid: str) -> None:
         """Stop making nodes for the cluster (a delete superseded its create or resize); its delete
@@ -243,9 +300,17 @@ class DockerDriver(CatalogDriver):
     def leftovers(self, spec: ClusterSpec) -> str:
         """What a forced delete may leave, and where: every object carries the cluster's label."""
         engines = ", ".join(f"{e.name} ({e.settings.url})" for e in self.placement.engines)
+        registry = (
+            f" (with the registry container {cluster_registry.container_name(spec.uuid)} and its data volume "
+            f"{cluster_registry.volume_name(spec.uuid)})"
+            if spec.registry_enabled
+            else ""
+        )
         return (
-            f"containers, volumes and the network {labels.network_name(spec.uuid)} labelled "
-            f"{labels.CLUSTER}={spec.uuid} on Docker engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
+            f"containers (its nodes, and its API front with master_lb_enabled), volumes and the network "
+            f"{labels.network_name(spec.uuid)} labelled "
+            f"{labels.CLUSTER}={spec.uuid}{registry} on Docker "
+            f"engine{'s' if len(self.placement.engines) > 1 else ''} {engines}"
         )
 
     @staticmethod
@@ -397,7 +462,8 @@ class DockerDriver(CatalogDriver):
         """Ports of ``[docker] api_ports`` that no node on the engine holds, one per call (thread-safe)."""
         first, last = self.settings.api_ports
         containers = engine.client.containers.list(all=True, filters=labels.ours())
-        used = {int(c.labels[labels.API_PORT]) for c in containers if labels.API_PORT in c.labels}
+        held = (labels.API_PORT, labels.REGISTRY_PORT)  # managers' endpoints, registries
+        used = {int(c.labels[key]) for c in containers for key in held if c.labels.get(key)}
         free = iter([port for port in range(first, last + 1) if port not in used])
         lock = threading.Lock()
 
@@ -429,8 +495,9 @@ class DockerDriver(CatalogDriver):
             raise RetryableError("the cluster has no manager yet", 1)
         return min(managers, key=lambda n: (not n.running, n.slot or 0))
 
-    def _address(self, home: Home, manager: Node) -> str:
-        return f"tcp://{home.engine.settings.publish_address}:{manager.api_port}"
+    @staticmethod
+    def _address(home: Home, port: int | None) -> str:
+        return f"tcp://{home.engine.settings.publish_address}:{port}"
 
     # -- workers ----------------------------------------------------------------------------------
     def _ensure_workers(self, home: Home, spec: ClusterSpec, group: NodeGroupSpec, image: str) -> None:
@@ -579,35 +646,44 @@ class DockerDriver(CatalogDriver):
         return None
 
     def _node_image(self, engine: Engine) -> str:
-        tag = self._images.get(engine.name)
+        return self._image(engine, "node")
+
+    def _image(self, engine: Engine, kind: str) -> str:
+        """The engine's node or front image, built from the host's packages the first time."""
+        tag = self._images.get((engine.name, kind))
         if tag is None:
+            build = front_image if kind == "front" else node_image
             try:
-                tag = node_image(engine.client, progress=lambda line: log.info("engine %s: %s", engine.name, line))
+                tag = build(engine.client, progress=lambda line: log.info("engine %s: %s", engine.name, line))
             except ImageBuildError as exc:
                 raise PermanentError(str(exc)) from exc
             except ENGINE_ERRORS as exc:
                 raise unreachable(engine.settings, exc) from exc
-            self._images[engine.name] = tag
+            self._images[(engine.name, kind)] = tag
         return tag
 
     def _swarm(self, home: Home, spec: ClusterSpec, manager: Node | None = None) -> Swarm:
+        manager = manager or self._first_manager(home, spec)
+        return Swarm(self._client(home, spec, manager.api_port), self.settings.dispatcher_heartbeat_seconds)
+
+    def _client(self, home: Home, spec: ClusterSpec, port: int | None, timeout: int = 10) -> docker.DockerClient:
+        """A client of the cluster's TLS API published on ``port`` (a manager's or the front's), kept."""
         tls = spec.tls
         if tls is None:
             raise RetryableError("the cluster's certificates are not issued yet", 1)
-        manager = manager or self._first_manager(home, spec)
         host = home.engine.settings.publish_address
-        key = (spec.uuid, host, str(manager.api_port), fingerprint(tls), tls.client_cert_pem)
+        key = (spec.uuid, host, str(port), str(timeout), fingerprint(tls), tls.client_cert_pem)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 client = manager_client(
-                    host, int(manager.api_port or 0), tls.ca_cert_pem, tls.client_cert_pem, tls.client_key_pem
+                    host, int(port or 0), tls.ca_cert_pem, tls.client_cert_pem, tls.client_key_pem, timeout=timeout
                 )
                 self._clients[key] = client
                 while len(self._clients) > 256:
                     self._clients.popitem(last=False)[1].close()
             self._clients.move_to_end(key)
-        return Swarm(client, self.settings.dispatcher_heartbeat_seconds)
+        return client
 
     def _forget_clients(self, cluster_uuid: str) -> None:
         with self._lock:
@@ -616,11 +692,32 @@ class DockerDriver(CatalogDriver):
 
     # -- observing --------------------------------------------------------------------------------
     def _observe(self, home: Home, spec: ClusterSpec, only: str | None = None) -> ClusterObservation:
+        """Probe the endpoint users are to be given, as a client would (TLS, the cluster's client
+        certificate, bounded): the API front with ``master_lb_enabled``, else the first manager
+        whose API answers. The swarm's view of the nodes is read through that same endpoint, and
+        each manager's own API is probed, so a dead one is named."""
         nodes = self.nodes.list(home, spec.uuid)
+        managers = sorted((n for n in nodes if n.role == labels.MANAGER and n.api_port), key=lambda n: n.slot or 0)
+        front = self.fronts.find(home, spec.uuid) if spec.master_lb_enabled else None
+        seen = tuple(_parallel(managers, lambda n: self._probe_manager(home, spec, n))) if spec.tls else ()
+        address, endpoint, port = None, "", None
+        if front is not None:
+            port = front.port
+            endpoint = f"the API front of {len(managers)} manager{'s' if len(managers) != 1 else ''}"
+        elif managers:
+            answering = [m for m, view in zip(managers, seen, strict=True) if view.ok] if seen else []
+            chosen = (answering or managers)[0]
+            port = chosen.api_port
+            down = [m.name for m in managers if m.slot is not None and m.slot < (chosen.slot or 0)]
+            endpoint = f"manager {chosen.name}" + (
+                f", the first that answers ({', '.join(down)} does not)" if down and answering else ""
+            )
+        if port is not None:
+            address = self._address(home, port)
         api_ok, api_reason, version = False, "no manager", None
         known: dict[str, SwarmNode] = {}
-        if spec.tls is not None and any(n.role == labels.MANAGER for n in nodes):
-            swarm = self._swarm(home, spec)
+        if spec.tls is not None and port is not None:
+            swarm = Swarm(self._client(home, spec, port, PROBE_TIMEOUT), self.settings.dispatcher_heartbeat_seconds)
             api_ok, api_reason = swarm.ping()
             if api_ok:
                 try:
@@ -628,6 +725,21 @@ class DockerDriver(CatalogDriver):
                     version = swarm.version()
                 except RetryableError as exc:
                     api_ok, api_reason = False, str(exc)
+                    if isinstance(exc.__cause__, requests.exceptions.Timeout):
+                        api_reason = (
+                            f"docker node ls got no answer within {PROBE_TIMEOUT} s (the swarm has no leader while "
+                            "raft elects one, about 10 s after a leader's loss)"
+                        )
+            if not api_ok:
+                api_reason = f"{address} does not answer a client: {api_reason}"
+        swarm_ok = api_ok  # the nodes' swarm states were read (through a manager, without a front)
+        if spec.master_lb_enabled and front is None and managers:
+            # Users were given the front's address: a manager's is no substitute to hand out.
+            address, endpoint, api_ok = None, "", False
+            api_reason = (
+                f"the cluster's API front ({labels.front_name(spec.uuid)}) is gone, so its api_address answers "
+                "nothing; an update of the cluster (autoheal) makes it again"
+            )
         groups = []
         for group in spec.nodegroups:
             if only is not None and group.name != only:
@@ -635,13 +747,9 @@ class DockerDriver(CatalogDriver):
             members = [n for n in nodes if n.nodegroup == group.name]
             groups.append(
                 NodeGroupObservation(
-                    group.name, tuple(self._node_view(home, n, known.get(n.name), api_ok) for n in members)
+                    group.name, tuple(self._node_view(home, n, known.get(n.name), swarm_ok) for n in members)
                 )
             )
-        address = None
-        managers = [n for n in nodes if n.role == labels.MANAGER and n.api_port]
-        if managers:
-            address = self._address(home, min(managers, key=lambda n: n.slot or 0))
         return ClusterObservation(
             api_address=address,
             api_ok=api_ok,
@@ -649,7 +757,17 @@ class DockerDriver(CatalogDriver):
             coe_version=version,
             container_version=version,
             api_reason="" if api_ok else api_reason,
+            registry=self.registry.observe(home, spec) if spec.registry_enabled and only is None else None,
+            endpoint=endpoint,
+            managers=seen,
         )
+
+    def _probe_manager(self, home: Home, spec: ClusterSpec, node: Node) -> ManagerObservation:
+        """Does the manager's own published API answer a client (bounded)?"""
+        if not node.running:
+            return ManagerObservation(node.name, False, f"its container is {node.state}")
+        ok, reason = Swarm(self._client(home, spec, node.api_port, PROBE_TIMEOUT), 0).ping()
+        return ManagerObservation(node.name, ok, reason)
 
     @staticmethod
     def _node_view(home: Home, node: Node, seen: SwarmNode | None, api_ok: bool) -> NodeObservation:
@@ -660,8 +778,14 @@ class DockerDriver(CatalogDriver):
             return NodeObservation(node.name, address, False, "swarm state unknown: the manager API does not answer")
         if seen is None:
             return NodeObservation(node.name, address, False, "not a member of the swarm")
+        agent = f"swarm node is {seen.state} {seen.message}".strip()
+        if seen.state != "ready" and seen.reachability == "reachable":
+            # A manager raft counts and whose own API answers serves the control plane; after a
+            # leader change the new leader may keep its own agent marked down (a swarmkit race),
+            # which replacing or restarting it would only repeat: said, not healed.
+            return NodeObservation(node.name, address, True, f"raft member reachable; {agent}: no task is placed on it")
         if seen.state != "ready":
-            return NodeObservation(node.name, address, False, f"swarm node is {seen.state} {seen.message}".strip())
+            return NodeObservation(node.name, address, False, agent)
         return NodeObservation(node.name, address, True)
 
 

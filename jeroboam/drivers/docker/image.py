@@ -7,6 +7,13 @@
   and ``node-entrypoint.sh``. Its entry point is ``docker-init -- node-entrypoint.sh``.
 * The **workload image** (``jeroboam/busybox:latest``) is ``busybox-static`` with its applet links:
   small, for user workloads and tests.
+* The **registry image** (``jeroboam/registry:<hash12>``) is Debian's ``docker-registry`` (the
+  distribution registry, one Go program needing only libc) with a configuration that serves
+  ``/var/lib/registry`` over TLS on port 5000 (certificates in ``/certs``, as a manager's): the
+  private registry of a cluster whose template has ``registry_enabled``.
+* The **front image** (``jeroboam/front:<hash12>``) is Debian's ``haproxy`` and its shared libraries:
+  the API front of clusters with ``master_lb_enabled`` (``front.py``), configured when its container
+  is created.
 
 Both are written as a tar stream straight into the engine's ``import`` (``docker import`` with
 ``--change``), which takes 3-5 s for the node image and needs nothing but the host's files.
@@ -45,7 +52,10 @@ import docker
 import docker.errors
 
 NODE_IMAGE_REPOSITORY = "jeroboam/node"
+REGISTRY_IMAGE_REPOSITORY = "jeroboam/registry"
 WORKLOAD_IMAGE = "jeroboam/busybox:latest"
+FRONT_IMAGE_REPOSITORY = "jeroboam/front"
+FRONT_CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 
 #: Bumped whenever the layout or the configuration of the images changes, so every tag changes with it.
 FORMAT_VERSION = 2  # 2: packaged files are identified by their package's version, not their stat
@@ -57,6 +67,13 @@ HOST_BIN_DIRS: tuple[str, ...] = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 XTABLES_DIR_PATTERNS: tuple[str, ...] = ("/usr/lib/*-linux-gnu*/xtables", "/usr/lib/xtables", "/usr/lib64/xtables")
 #: Files of the host's /etc copied into the node image (those that exist).
 HOST_ETC_FILES: tuple[str, ...] = ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/os-release")
+
+REGISTRY_PORT = 5000  # where the registry listens inside its container
+REGISTRY_DATA = "/var/lib/registry"
+REGISTRY_CONFIG = "etc/docker/registry/config.yml"
+# The registry's TLS material: written into its container before it starts (as a manager's /certs).
+REGISTRY_CERT = "/certs/server-cert.pem"
+REGISTRY_KEY = "/certs/server-key.pem"
 
 ENTRYPOINT_RESOURCE = "node-entrypoint.sh"
 ENTRYPOINT_PATH = "/usr/local/bin/node-entrypoint.sh"
@@ -70,7 +87,7 @@ LABEL_LIBRARIES = "org.jeroboam.image.libraries"
 
 ProgressFn = Callable[[str], None]
 
-_INSTALL_ALL = "apt-get install -y docker.io busybox-static iptables iproute2"
+_INSTALL_ALL = "apt-get install -y docker.io busybox-static iptables iproute2 docker-registry"
 _MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _CHUNK = 1 << 20
 
@@ -99,6 +116,10 @@ _NODE_PROGRAMS = (
     _Program("busybox", "busybox-static", "usr/bin/busybox"),
 )
 _BUSYBOX = _Program("busybox", "busybox-static", "usr/bin/busybox")
+_REGISTRY = _Program("docker-registry", "docker-registry", "usr/bin/docker-registry")
+_FRONT_PROGRAMS = (_Program("haproxy", "haproxy", "usr/sbin/haproxy"),)
+#: Every host program the images take (``scripts/ensure-docker`` installs their packages).
+HOST_PROGRAMS = (*_NODE_PROGRAMS, _REGISTRY, *_FRONT_PROGRAMS)
 _XTABLES_NAMES = tuple(
     f"{family}{suffix}" for family in ("iptables", "ip6tables") for suffix in ("", "-save", "-restore", "-nft")
 )
@@ -180,6 +201,19 @@ def workload_image(client: docker.DockerClient, *, progress: ProgressFn | None =
     return _ensure(client, _workload_recipe(), progress, rebuild)
 
 
+def registry_image(client: docker.DockerClient, *, progress: ProgressFn | None = None, rebuild: bool = False) -> str:
+    """Tag (``jeroboam/registry:<content-hash12>``) of the cluster registry image on the engine, built
+    from this host's ``docker-registry`` package if missing or outdated."""
+    return _ensure(client, _registry_recipe(), progress, rebuild)
+
+
+def front_image(client: docker.DockerClient, *, progress: ProgressFn | None = None, rebuild: bool = False) -> str:
+    """Tag (``jeroboam/front:<content-hash12>``) of the API front image on the engine: the host's
+    ``haproxy`` and its libraries, imported if missing; like the node image, its identity follows the
+    versions of the packages it is made of."""
+    return _ensure(client, _front_recipe(), progress, rebuild)
+
+
 def image_archive(client: docker.DockerClient, ref: str, cache_dir: Path) -> Path:
     """``docker save`` of ``ref`` (give a tag: loading the archive restores it) as a tar file in
     ``cache_dir``, reused while the tag names the same image id. Older archives of ``ref`` are removed."""
@@ -250,6 +284,48 @@ def _workload_recipe() -> _Recipe:
     changes = (f"ENV PATH={WORKLOAD_PATH}", 'CMD ["sh"]')
     repository, tag = WORKLOAD_IMAGE.rsplit(":", 1)
     return _Recipe("workload", "workload image", "from busybox-static", inputs, changes, repository, tag)
+
+
+def _registry_config() -> bytes:
+    """Storage on the data volume, TLS with the certificate the driver installs, deletes allowed."""
+    return (
+        "version: 0.1\n"
+        "log:\n  level: info\n  fields:\n    service: registry\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {REGISTRY_DATA}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: :{REGISTRY_PORT}\n  tls:\n    certificate: {REGISTRY_CERT}\n    key: {REGISTRY_KEY}\n"
+        "  headers:\n    X-Content-Type-Options: [nosniff]\n"
+    ).encode()
+
+
+def _registry_recipe() -> _Recipe:
+    found = _find_programs((_REGISTRY,), "The registry image")
+    inputs = (
+        _Entry(_REGISTRY.dest, source=found[_REGISTRY.name]),
+        _Entry(REGISTRY_CONFIG, mode=0o644, data=_registry_config()),
+        *_skeleton(("certs", REGISTRY_DATA.lstrip("/"))),
+    )
+    changes = (
+        f'ENTRYPOINT ["/{_REGISTRY.dest}", "serve", "/{REGISTRY_CONFIG}"]',
+        f"EXPOSE {REGISTRY_PORT}",
+        f"ENV PATH={WORKLOAD_PATH}",
+    )
+    return _Recipe(
+        "registry", "registry image", "from the host's docker-registry package", inputs, changes,
+        REGISTRY_IMAGE_REPOSITORY, None,
+    )  # fmt: skip
+
+
+def _front_recipe() -> _Recipe:
+    found = _find_programs(_FRONT_PROGRAMS, "The API front image")
+    inputs = (
+        *(_Entry(p.dest, source=found[p.name]) for p in _FRONT_PROGRAMS),
+        *_skeleton(("etc/haproxy",)),
+    )
+    # -db: foreground, no daemon; the configuration is copied in before the container starts.
+    changes = (f'ENTRYPOINT ["/usr/sbin/haproxy", "-db", "-f", "{FRONT_CONFIG_PATH}"]',)
+    return _Recipe(
+        "front", "API front image", "from the host's haproxy package", inputs, changes, FRONT_IMAGE_REPOSITORY, None
+    )
 
 
 def _skeleton(extra_dirs: Iterable[str]) -> list[_Entry]:

@@ -23,9 +23,13 @@ TEMPLATE = f"{PREFIX}.template"
 IMAGE = f"{PREFIX}.image"
 FLAVOR = f"{PREFIX}.flavor"
 API_PORT = f"{PREFIX}.api-port"
+REGISTRY_PORT = f"{PREFIX}.registry-port"  # the host port a cluster registry is published on
 NODE = f"{PREFIX}.node"
+CONFIG = f"{PREFIX}.config"  # the API front's configuration digest: a change recreates it
 
 MANAGER, WORKER = "manager", "worker"
+REGISTRY = "registry"  # the ROLE of a cluster's registry container (not a node)
+FRONT = "front"  # the role of a cluster's API front (master_lb_enabled), which is no node
 
 
 def of_cluster(uuid: str) -> Filters:
@@ -52,6 +56,11 @@ def node_name(cluster_name: str, nodegroup: str, index: int) -> str:
 def container_name(cluster_uuid: str, node: str) -> str:
     """Unique on the engine even when two projects name their clusters alike."""
     return f"jb-{cluster_uuid[:8]}-{node}"
+
+
+def front_name(cluster_uuid: str) -> str:
+    """The container of a cluster's API front."""
+    return f"jb-{cluster_uuid[:8]}-api-front"
 
 
 def network_name(cluster_uuid: str) -> str:

@@ -28,7 +28,13 @@ from jeroboam.config import DockerDriverSettings, FlavorSettings
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec, TlsMaterial
 from jeroboam.drivers.docker import labels
 from jeroboam.drivers.docker.client import ENGINE_ERRORS
-from jeroboam.drivers.docker.image import WORKLOAD_IMAGE, ImageBuildError, image_archive, workload_image
+from jeroboam.drivers.docker.image import (
+    REGISTRY_PORT,
+    WORKLOAD_IMAGE,
+    ImageBuildError,
+    image_archive,
+    workload_image,
+)
 from jeroboam.drivers.docker.placement import Home, unreachable
 from jeroboam.errors import PermanentError, RetryableError
 
@@ -37,11 +43,10 @@ log = logging.getLogger(__name__)
 TLS_PORT = 2376
 CERT_DIR = "/certs"
 PRELOAD_DIR = "/preload"
-NODE_ENV = {
-    "DOCKERD_ARGS": "--storage-driver overlay2",
-    # No registry: tasks use the image already loaded into the node instead of asking one first.
-    "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1",
-}
+NODE_ENV = {"DOCKERD_ARGS": "--storage-driver overlay2"}
+# A cluster without a registry: tasks use the image already loaded into the node instead of asking a
+# registry first (a cluster with one must let them pull, so its nodes go without).
+OFFLINE_ENV = {"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"}
 
 
 class PortTakenError(Exception):
@@ -98,7 +103,7 @@ class Node:
         return str(address) if address else None
 
 
-def _tar(files: dict[str, tuple[bytes, int]]) -> bytes:
+def tar_of(files: dict[str, tuple[bytes, int]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for path, (data, mode) in files.items():
@@ -126,6 +131,29 @@ def fingerprint(tls: TlsMaterial) -> str:
     return hashlib.sha256((tls.ca_cert_pem + tls.server_cert_pem).encode()).hexdigest()
 
 
+def registry_address(home: Home) -> str:
+    """Where the nodes of a cluster with a registry pull from (``cluster_registry``)."""
+    return f"{home.registry_ip}:{REGISTRY_PORT}"
+
+
+def trust_registry(home: Home, container: Container, tls: TlsMaterial) -> None:
+    """Make a node's engine trust its cluster's registry: the cluster's CA in the engine's certs.d for
+    the registry's address (read at each pull, so a rotated CA takes effect without a restart)."""
+    path = f"etc/docker/certs.d/{registry_address(home)}/ca.crt"
+    container.put_archive("/", tar_of({path: (tls.ca_cert_pem.encode(), 0o644)}))
+
+
+def installed_fingerprint(container: Container) -> str | None:
+    """The ``fingerprint`` of the TLS material last installed in a container's /certs (None: none)."""
+    try:
+        stream, _ = container.get_archive(f"{CERT_DIR}/fingerprint")
+    except NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.extractfile("fingerprint")
+        return member.read().decode() if member else None
+
+
 class Nodes:
     def __init__(self, settings: DockerDriverSettings, flavors: dict[str, FlavorSettings], cache_dir: Path) -> None:
         self.settings = settings
@@ -141,7 +169,9 @@ class Nodes:
                 continue  # removed between the listing and its inspection: list again
             except ENGINE_ERRORS as exc:
                 raise unreachable(home.engine.settings, exc) from exc
-            return sorted((Node.of(c) for c in found), key=lambda n: (n.nodegroup, n.index))
+            # the registry and the API front are no nodes
+            nodes = (Node.of(c) for c in found if c.labels.get(labels.ROLE) not in (labels.REGISTRY, labels.FRONT))
+            return sorted(nodes, key=lambda n: (n.nodegroup, n.index))
         raise RetryableError(f"the nodes of cluster {cluster_uuid} kept changing while being listed", 1)
 
     # -- creating --------------------------------------------------------------------------------
@@ -197,7 +227,7 @@ class Nodes:
                 name=name,
                 hostname=node,
                 labels=tags,
-                environment={**NODE_ENV, **flavor_env(flavor)},
+                environment={**NODE_ENV, **({} if spec.registry_enabled else OFFLINE_ENV), **flavor_env(flavor)},
                 host_config=host_config,
                 networking_config=api.create_networking_config({str(home.network.name): endpoint}),  # type: ignore[arg-type]
                 ports=[TLS_PORT] if api_port else None,
@@ -226,6 +256,8 @@ class Nodes:
     def _start(self, home: Home, node: Node, spec: ClusterSpec) -> Node:
         if node.role == labels.MANAGER and spec.tls is not None:
             self.install_certs(node, spec.tls)
+        if spec.registry_enabled and spec.tls is not None:
+            trust_registry(home, node.container, spec.tls)
         try:
             node.container.start()
         except APIError as exc:
@@ -241,7 +273,7 @@ class Nodes:
         """The manager's TLS endpoint material (read by the node's entrypoint at start)."""
         node.container.put_archive(
             "/",
-            _tar(
+            tar_of(
                 {
                     f"{CERT_DIR[1:]}/ca.pem": (tls.ca_cert_pem.encode(), 0o644),
                     f"{CERT_DIR[1:]}/server-cert.pem": (tls.server_cert_pem.encode(), 0o644),
@@ -252,13 +284,7 @@ class Nodes:
         )
 
     def installed_fingerprint(self, node: Node) -> str | None:
-        try:
-            stream, _ = node.container.get_archive(f"{CERT_DIR}/fingerprint")
-        except NotFound:
-            return None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile("fingerprint")
-            return member.read().decode() if member else None
+        return installed_fingerprint(node.container)
 
     def wait_ready(self, node: Node) -> None:
         """Until the node's own Docker engine answers (bounded by ``node_ready_timeout``)."""
@@ -293,7 +319,7 @@ class Nodes:
         """Copy image ``ref`` of the engine into the node's own Docker engine."""
         archive = self._archive(home, ref)
         inside = f"{PRELOAD_DIR}/{archive.name}"
-        node.container.put_archive("/", _tar({inside[1:]: (archive.read_bytes(), 0o644)}))
+        node.container.put_archive("/", tar_of({inside[1:]: (archive.read_bytes(), 0o644)}))
         code, output = run_in(node.container, ["sh", "-c", f"docker load -q -i {inside} && rm -f {inside}"])
         if code != 0:
             raise RetryableError(f"could not load image {ref} into node {node.name}: {output[-200:]}", 2)

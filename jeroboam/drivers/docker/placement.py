@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Host-side addresses of a cluster subnet: .1 is the bridge, managers take fixed
-# addresses from .2 (their certificates name them before they exist), workers
-# take any address from the upper half.
+# addresses from .2 (their certificates name them before they exist), the
+# cluster's registry the one after the last manager's, workers any address from
+# the upper half.
 FIRST_MANAGER_HOST = 2
 MAX_MANAGERS = 7
+REGISTRY_HOST = FIRST_MANAGER_HOST + MAX_MANAGERS
 LOOKUP_TIMEOUT = 5  # seconds for a lookup (networks, capacity) on one engine: a hung engine is "down"
 
 
@@ -119,6 +121,16 @@ class Home:
 
     def manager_address(self, slot: int) -> str:
         return str(self.subnet.network_address + FIRST_MANAGER_HOST + slot)
+
+    @property
+    def registry_ip(self) -> str:
+        """The fixed address of the cluster's registry on its network."""
+        return str(self.subnet.network_address + REGISTRY_HOST)
+
+    def front_address(self) -> str:
+        """The API front's fixed address: the last of the lower half (managers take its start,
+        workers the upper half)."""
+        return str(self.subnet.network_address + self.subnet.num_addresses // 2 - 1)
 
 
 class Placement:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from jeroboam.config import load_settings
+from jeroboam.domain.containers import Bay, ContainerRef, ContainerSpec
 from jeroboam.domain.specs import ClusterSpec, NodeGroupSpec
 from jeroboam.drivers.base import ClusterDriver
 from jeroboam.drivers.sim import CRASH_EXIT_CODE, SimDriver
@@ -558,3 +559,29 @@ def test_the_sim_services_label_until_services_are_set(tmp_path: Path) -> None:
     assert len(driver.observe_workload(spec, 5).pending) == 1
     with pytest.raises(PermanentError, match="label sim_services must be name:replicas:cpu:memory_mib"):
         driver.observe_workload(replace(spec, labels={"sim_services": "web:3"}), 5)
+
+
+def test_containers_go_to_the_worker_with_the_fewest_whatever_their_uuids(driver: SimDriver) -> None:
+    """Placement depends on what is placed, not on the (random) uuid: six containers on two workers
+    are three and three, and a deleted one frees its place."""
+    spec = cluster(coe="swarm-mode")
+    reconcile(driver, spec)
+    bay = Bay(UUID, "k1", "alpha", "swarm-mode")
+    # Even uuids: placing by the uuid modulo the number of workers put them all on one node.
+    uuids = [f"00000000-0000-0000-0000-0000000000{n:02x}" for n in (0, 2, 4, 6, 8, 10)]
+    hosts = [driver.create_container(bay, ContainerSpec(uuid, "", "x")).host for uuid in uuids]
+    assert sorted(hosts.count(host) for host in set(hosts)) == [3, 3]
+    driver.delete_container(bay, ContainerRef(uuids[0], hosts[0], "Stopped"))
+    again = driver.create_container(bay, ContainerSpec("00000000-0000-0000-0000-0000000000ff", "", "x"))
+    assert again.host == hosts[0]
+
+
+def test_a_registry_enabled_cluster_observes_a_simulated_registry(driver: SimDriver) -> None:
+    spec = replace(cluster(coe="swarm-mode"), registry_enabled=True)
+    reconcile(driver, spec)
+    registry = driver.observe(spec).registry
+    assert registry is not None
+    assert registry.ok
+    assert registry.address.endswith(".invalid:5000")
+    assert "simulated" in registry.reason
+    assert driver.observe(cluster(coe="swarm-mode")).registry is None

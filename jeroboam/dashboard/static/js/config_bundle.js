@@ -106,6 +106,22 @@ function isKubernetes(cluster, template) {
   return (template && template.coe === "kubernetes") || /^https:/.test(cluster.api_address || "");
 }
 
+// A cluster whose template has registry_enabled: how to push to its registry and name the image.
+function registryLines(cluster) {
+  if (!cluster.registry_push_address) return [];
+  const push = cluster.registry_push_address;
+  return [
+    "#",
+    "# The cluster's own registry (TLS signed by the cluster CA, ca.pem here). Push from the engine's host",
+    `# (Docker treats 127.0.0.0/8 as an insecure registry; any other address needs ca.pem as`,
+    `# /etc/docker/certs.d/${push}/ca.crt):`,
+    `#   docker tag IMAGE ${push}/NAME && docker push ${push}/NAME`,
+    `# and run it in the cluster as ${cluster.registry_address}/NAME (the nodes trust the cluster CA for it).`,
+    `export JEROBOAM_REGISTRY_PUSH=${push}`,
+    `export JEROBOAM_REGISTRY=${cluster.registry_address}`,
+  ];
+}
+
 function envScript(cluster) {
   return [
     `# Docker client environment for cluster ${cluster.name} (${cluster.uuid}), made by the Jeroboam dashboard.`,
@@ -113,6 +129,7 @@ function envScript(cluster) {
     `export DOCKER_HOST=${cluster.api_address}`,
     'export DOCKER_CERT_PATH="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" && pwd)"',
     "export DOCKER_TLS_VERIFY=1",
+    ...registryLines(cluster),
     "",
   ].join("\n");
 }
