@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
@@ -93,6 +94,7 @@ def run(data_dir: str, path: str, bound: socket.socket, adjust: Callable[[Settin
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    watch_parent(stop)
     settings = worker_settings(data_dir=data_dir)
     setup_logging(settings)
     settings = adjust(settings)
@@ -109,3 +111,19 @@ def run(data_dir: str, path: str, bound: socket.socket, adjust: Callable[[Settin
         conductor.stop()
         bound.close()  # the parent removes the socket's path
         services.db.dispose()
+
+
+def watch_parent(stop: threading.Event) -> None:
+    """Stop too when the API process ends without stopping this one (killed, SIGKILL): a conductor
+    left behind would go on working with nobody to stop it."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    sentinel = parent.sentinel
+
+    def watcher() -> None:
+        multiprocessing.connection.wait([sentinel])
+        log.error("the API process is gone: stopping the conductor")
+        stop.set()
+
+    threading.Thread(target=watcher, name="parent-watch", daemon=True).start()
