@@ -21,6 +21,11 @@ Two parts, each printing one JSON line per figure:
 one itself, with the same settings: ``--config FILE``/``JEROBOAM_*`` variables, ``--data-dir``):
 
     .venv/bin/python -m bench.scale cycle --data-dir DATA [--config FILE]
+    .venv/bin/python -m bench.scale cycle --data-dir DATA --scratch-database --load-projects 10 --pad-to 10000 \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1/postgres
+
+  ``--database-url`` points it at another database than the settings' (``--scratch-database``: a new
+  database on that server, or a new SQLite file in ``--data-dir``, migrated, dropped at the end).
 
   The CPU time (``time.process_time``: every thread of the process) and the SQL statements (a
   SQLAlchemy ``before_cursor_execute`` counter) of the conductor's periodic work:
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import resource
 import sys
 import threading
@@ -194,6 +200,52 @@ def measured(statements: Statements, figure: dict[str, Any]) -> Iterator[None]:
 
 
 def cycle_main(args: argparse.Namespace) -> int:
+    with scratch_database(args) as url:
+        return cycle_on(args, url)
+
+
+@contextlib.contextmanager
+def scratch_database(args: argparse.Namespace) -> Iterator[str | None]:
+    """``--database-url`` as given, or with ``--scratch-database`` a new, migrated database on its
+    server (a new SQLite file in ``--data-dir`` when no URL is given), dropped at the end."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from jeroboam.db import migrate
+
+    if not args.scratch_database:
+        yield args.database_url
+        return
+    name = f"jeroboam_bench_{os.getpid()}"
+    if not args.database_url or args.database_url.startswith("sqlite"):
+        path = Path(args.data_dir or ".") / f"{name}.sqlite"
+        url = f"sqlite:///{path}"
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        try:
+            yield url
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    server = make_url(args.database_url)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        force = " WITH (FORCE)" if server.get_backend_name() == "postgresql" else ""
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+        admin.dispose()
+
+
+def cycle_on(args: argparse.Namespace, url: str | None) -> int:
     from sqlalchemy import func, select
 
     from jeroboam.conductor.worker import Conductor
@@ -207,8 +259,10 @@ def cycle_main(args: argparse.Namespace) -> int:
     from jeroboam.rpc.wakeup import InProcessWaker, NullWaker
     from jeroboam.services.wiring import Services
 
-    overrides = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    overrides: dict[str, Any] = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = load_settings(Path(args.config) if args.config else None, **overrides)
+    if url:
+        settings = settings.model_copy(update={"database": settings.database.model_copy(update={"connection": url})})
     keyring = load_keyring(settings)
     services = Services.build(settings, waker=NullWaker(), keyring=keyring)
     db = services.db
@@ -440,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     cycle.add_argument("--data-dir", help="the all-in-one's data directory (its SQLite database and sim state)")
     cycle.add_argument("--changed", type=int, nargs="+", default=[0, 10, 1000])
     cycle.add_argument("--label", default="")
+    cycle.add_argument("--database-url", help="SQLAlchemy URL of the database (default: the settings')")
+    cycle.add_argument(
+        "--scratch-database", action="store_true", help="a new database on --database-url's server, dropped at the end"
+    )
     cycle.add_argument("--autoscaled", type=int, nargs="+", default=[0, 100, 1000], help="clusters autoscaled")
     cycle.add_argument("--load-projects", type=int, default=0, help="first create clusters through the services layer")
     cycle.add_argument("--load-per-project", type=int, default=100)

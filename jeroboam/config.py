@@ -301,6 +301,11 @@ class ClusterSettings(BaseModel):
 
 class ConductorSettings(BaseModel):
     workers: int = Field(4, ge=1, description="Clusters one conductor reconciles at the same time.")
+    own_process: bool = Field(
+        True,
+        description="jeroboam up with one API process: run the conductor in a child process, so that the API "
+        "never waits for the conductor's threads to release the interpreter lock (false: one process).",
+    )
     lease_seconds: float = Field(
         10.0,
         gt=0,

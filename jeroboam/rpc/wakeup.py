@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 # AF_UNIX socket paths are limited to 108 bytes (the terminating NUL included).
-_MAX_SOCKET_PATH = 107
+MAX_SOCKET_PATH = 107
 
 
 class Waker(Protocol):
@@ -65,8 +65,8 @@ class DatagramWakeSource:
     0600, so only the service's own user can wake it) and wakes on any datagram."""
 
     def __init__(self, path: Path) -> None:
-        if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
-            raise ValueError(f"the wake-up socket path {path} is longer than {_MAX_SOCKET_PATH} bytes")
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise ValueError(f"the wake-up socket path {path} is longer than {MAX_SOCKET_PATH} bytes")
         self.path = path
         path.unlink(missing_ok=True)  # left by a process that was killed
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -76,6 +76,20 @@ class DatagramWakeSource:
         finally:
             os.umask(previous)
         self._socket.setblocking(False)
+
+    @classmethod
+    def adopt(cls, path: Path, bound: socket.socket) -> DatagramWakeSource:
+        """The source around a socket another process bound at ``path`` and handed over."""
+        source = cls.__new__(cls)
+        source.path = path
+        source._socket = bound
+        bound.setblocking(False)
+        return source
+
+    @property
+    def bound(self) -> socket.socket:
+        """The bound socket, to hand to the process that waits on it."""
+        return self._socket
 
     def wait(self, timeout: float) -> bool:
         """Block until woken or ``timeout``; True when woken. Wake-ups that arrived meanwhile

@@ -4,12 +4,15 @@ swarm-mode cluster of one ``m1.tiny`` worker (512 MiB advertised to swarm) with
 endpoint. The tests run in file order and share the cluster: a service whose replicas reserve more
 memory than the worker has → the cluster grows (never beyond max) and every replica runs → a node
 is protected → the service scaled to 0 → after the unneeded time the cluster shrinks to min, the
-protected node kept → delete. Run with ``-s`` for the transcript."""
+protected node kept → pending work again, and a user's resize while the autoscaler's step runs: the
+user's count is reached first, then the autoscaler re-evaluates from it → delete. Run with ``-s``
+for the transcript."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import httpx
@@ -115,3 +118,53 @@ def test_idle_workers_are_removed_down_to_min_but_never_a_protected_one(scenario
     )
     assert "idle for" in body["status_reason"]
     assert scenario.workers() == [protected]
+
+
+def operations(scenario: Scenario) -> list[dict[str, Any]]:
+    """The cluster's operation history, newest first (the Jeroboam extension the dashboard reads)."""
+    return list(scenario.get(f"/jeroboam/clusters/{scenario.uuid}/operations")["operations"])
+
+
+def test_a_user_resize_during_an_autoscaler_step_wins_then_the_autoscaler_starts_from_it(
+    scenario: Scenario,
+) -> None:
+    seen = {op["uuid"] for op in operations(scenario)}
+    ok(scenario.docker("service", "scale", "--detach", f"web={REPLICAS}"))  # needs 3 workers again
+    step = poll(
+        "an autoscaler step in flight",
+        lambda: next(
+            (op for op in operations(scenario)
+             if op["uuid"] not in seen and op["user_id"] == "autoscaler" and op["state"] in ("pending", "running")),
+            None,
+        ),
+        deadline=120,
+    )  # fmt: skip
+    assert (step["request"]["previous_node_count"], step["request"]["node_count"]) == (1, 3)
+    # The user asks for 2 while it runs: the table accepts a resize during UPDATE_IN_PROGRESS. (Sent over
+    # HTTP as the CLI sends it, not through the CLI, whose start-up could outlast the step.)
+    response = httpx.post(
+        f"{scenario.server.endpoint}/clusters/{scenario.uuid}/actions/resize", json={"node_count": 2},
+        headers={"OpenStack-API-Version": "container-infra 1.7"}, timeout=30,
+    )  # fmt: skip
+    assert response.status_code == 202, response.text
+    # The user's count is reached first; then, with one replica still pending, the autoscaler decides
+    # again from 2 (never re-applying its superseded 1 → 3).
+    poll("every replica Running", lambda: replicas_running(scenario, REPLICAS), deadline=300)
+    body = scenario.wait_status("UPDATE_COMPLETE")
+    assert body["node_count"] == 3
+    assert body["status_reason"].startswith("autoscaler: 1 task of service web pending")
+    assert body["status_reason"].endswith("default-worker 2 → 3")
+    history = [op for op in reversed(operations(scenario)) if op["uuid"] not in seen]
+    for op in history:
+        request = op["request"]
+        print(f"  operation {op['kind']} by {op['user_id']}: {request.get('previous_node_count')} → "
+              f"{request['node_count']}, {op['state']} (from {op['created_at']} to {op['finished_at']})")  # fmt: skip
+    print(f"  status_reason: {body['status_reason']}", flush=True)
+    assert [(op["user_id"], op["request"]["node_count"], op["state"]) for op in history] == [
+        ("autoscaler", 3, "succeeded"), ("admin", 2, "succeeded"), ("autoscaler", 3, "succeeded"),
+    ]  # fmt: skip
+    first, user, again = history
+    assert first["finished_at"] >= user["created_at"]  # the user's resize came while the step ran
+    assert again["request"]["previous_node_count"] == 2
+    assert again["created_at"] >= user["finished_at"]
+    assert len(scenario.workers()) == 3
