@@ -154,7 +154,7 @@ def server_on(workdir: Path) -> Iterator[Callable[[str], RunningServer]]:
     for manager in reversed(stack):
         manager.__exit__(None, None, None)
     for server in running.values():
-        server.services.db.dispose()
+        server.services.close()
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def run(data_dir: str, path: str, bound: socket.socket, adjust: Callable[[Settin
         DatagramWaker(Path(path)).wake("")  # the loop waits for a wake-up: end its wait now
         conductor.stop()
         bound.close()  # the parent removes the socket's path
-        services.db.dispose()
+        services.close()
 
 
 def watch_parent(stop: threading.Event) -> None:

@@ -153,7 +153,7 @@ def up(args: argparse.Namespace) -> int:
             wakeups.close()
         if isinstance(waker, DatagramWaker):
             waker.close()
-        services.db.dispose()
+        services.close()
     log.info("stopped")
     return 1 if failed else 0
 

@@ -53,6 +53,10 @@ class ResourceLookup(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release its connections (the process, or a test's server, is stopping)."""
+        ...
+
 
 class NullLookup:
     """No service to ask: the drivers' own lists decide alone."""
@@ -61,4 +65,7 @@ class NullLookup:
         return False
 
     def find(self, context: RequestContext, kind: LookupKind, value: str) -> FoundResource | None:
+        return None
+
+    def close(self) -> None:
         return None

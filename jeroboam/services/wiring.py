@@ -49,6 +49,12 @@ class Services:
     containers: ContainerService
     history: OperationHistoryService
     catalog: CatalogService
+    lookup: ResourceLookup
+
+    def close(self) -> None:
+        """Release what the services hold open: the resource lookup's connections, the database pool."""
+        self.lookup.close()
+        self.db.dispose()
 
     def database_reachable(self) -> bool:
         return self.db.reachable()
@@ -76,7 +82,8 @@ class Services:
         waker = waker if waker is not None else InProcessWaker()
         notifier = notifier if notifier is not None else NullNotifier()
         keyring = keyring or load_keyring(settings)
-        resources = TemplateResourceChecker(lookup or resource_lookup(settings))
+        lookup = lookup or resource_lookup(settings)
+        resources = TemplateResourceChecker(lookup)
         # Each service once; those that need another get it passed in.
         templates = ClusterTemplateService(db, policy, drivers, settings, resources)
         quotas = QuotaService(db, policy, settings)
@@ -102,6 +109,7 @@ class Services:
             containers=ContainerService(db, policy, drivers, settings),
             history=OperationHistoryService(db, clusters),
             catalog=CatalogService(policy, drivers),
+            lookup=lookup,
         )
 
 

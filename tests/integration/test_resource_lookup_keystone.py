@@ -91,7 +91,7 @@ def api_url(
     migrate.upgrade(services.db.engine)
     with serve(create_app(settings, services)) as url:
         yield url
-    services.db.dispose()
+    services.close()
 
 
 @pytest.fixture(scope="module")

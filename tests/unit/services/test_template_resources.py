@@ -34,6 +34,9 @@ class FakeLookup:
         self.asked.append((kind, value))
         return self.known.get(kind, {}).get(value)
 
+    def close(self) -> None:
+        return None
+
 
 def driver() -> CatalogDriver:
     return CatalogDriver(
