@@ -280,6 +280,7 @@ class Tracked:
     template: str = ""
     template_index: int = 0
     masters: int = 1
+    master_lb: bool = False  # created with master_lb_enabled: the docker driver gives it an API front
     groups: dict[str, int] = field(default_factory=dict)  # extra nodegroups: name → node_count
     made_groups: int = 0
     rotations: int = 0
@@ -379,6 +380,7 @@ class Traffic:
         if sent.status == 202 and sent.cluster:
             tracked = Tracked(sent.cluster, slot.identity, [sent], node_count, self.templates[project][0])
             tracked.masters = masters
+            tracked.master_lb = self.config.max_masters > 1
             with self.lock:
                 self.tracked[sent.cluster] = tracked
             slot.cluster = tracked

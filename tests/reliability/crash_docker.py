@@ -143,10 +143,13 @@ class DockerRig:
     # -- what exists --------------------------------------------------------------------------------
     def reality(self, tracked: Tracked, cluster: dict[str, Any], client: httpx.Client) -> str | None:
         only = labels.of_cluster(tracked.uuid)
-        containers = self.engine.containers.list(all=True, filters=only)
+        every = self.engine.containers.list(all=True, filters=only)
         networks = self.engine.networks.list(filters=only)
         volumes = self.engine.volumes.list(filters=only)
         wanted = tracked.nodegroups()
+        # The API front (master_lb_enabled) is a container of the cluster that is no swarm node.
+        containers = [c for c in every if c.labels.get(labels.ROLE) != labels.FRONT]
+        fronts = [c for c in every if c.labels.get(labels.ROLE) == labels.FRONT]
         tags = [c.labels for c in containers]
         groups = dict(Counter(t.get(labels.NODEGROUP, "") for t in tags))
         names = Counter(t.get(labels.NODE, "") for t in tags)
@@ -155,7 +158,9 @@ class DockerRig:
             problems.append(f"containers per nodegroup {groups}, accepted {wanted}")
         if twice := sorted(name for name, seen in names.items() if seen > 1):
             problems.append(f"node names twice: {twice}")
-        if stopped := sorted(f"{c.name} ({c.status})" for c in containers if c.status != "running"):
+        if len(fronts) != int(tracked.master_lb):
+            problems.append(f"{len(fronts)} API front containers, master_lb_enabled {tracked.master_lb}")
+        if stopped := sorted(f"{c.name} ({c.status})" for c in every if c.status != "running"):
             problems.append(f"containers not running: {stopped}")
         managers = sum(1 for t in tags if t.get(labels.ROLE) == labels.MANAGER)
         if managers != tracked.masters:
