@@ -52,9 +52,13 @@ def begin_request(request: str) -> Subject:
 
 def concerns_cluster(uuid: str) -> None:
     """The lines logged from here on in this context, and the request being served, concern
-    cluster ``uuid``. A request that reads several clusters keeps the first."""
+    cluster ``uuid``. A request that reads several clusters keeps the first. Outside a request
+    it does nothing: a lookup made by a tool or a test would otherwise stamp every later line of
+    its thread (the conductor says what its work concerns with ``about_cluster``)."""
     subject = request_subject.get()
-    if subject is not None and subject.cluster is None:
+    if subject is None:
+        return
+    if subject.cluster is None:
         subject.cluster = uuid
     if cluster_uuid.get() is None:
         cluster_uuid.set(uuid)
