@@ -8,7 +8,6 @@ whole file takes about a minute on a 2-core machine. Run with ``-s`` for the tra
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -17,8 +16,8 @@ import docker
 import httpx
 import pytest
 
-from tests.compat.conftest import Cli, Transcript, json_of, ok, running_jeroboam
-from tests.docker.test_e2e import FAST, LABEL, TEMPLATE, Scenario, config_env, poll
+from tests.compat.conftest import json_of, ok
+from tests.docker.test_e2e import LABEL, TEMPLATE, Scenario, cli_scenario, config_env, poll
 
 pytestmark = [pytest.mark.docker, pytest.mark.compat]
 
@@ -27,21 +26,7 @@ FAILOVER = 90.0  # seconds for `docker node ls` to work again (a raft election a
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[Scenario]:
-    work = tmp_path_factory.mktemp("docker-front")
-    os.environ.setdefault("SHELL", "/bin/bash")  # `coe cluster config` reads $SHELL
-    transcript = Transcript()
-    with running_jeroboam(work / "data", env=FAST) as server:
-        cli = Cli(["--os-auth-type", "none", "--os-endpoint", server.endpoint], transcript=transcript)
-        state = Scenario(server, cli, work)
-        yield state
-        if state.uuid:  # a failed test must not leave the cluster behind
-            cli("cluster", "delete", state.uuid)
-            poll(
-                "cluster gone",
-                lambda: True if httpx.get(f"{server.endpoint}/clusters/{state.uuid}").status_code == 404 else None,
-            )
-    print(transcript.summary(), flush=True)
-    assert server.returncode == 0, server.log_tail()
+    yield from cli_scenario(tmp_path_factory, "docker-front")
 
 
 def managers(scenario: Scenario) -> list[str]:

@@ -117,7 +117,13 @@ def host(docker_client: docker.DockerClient) -> docker.DockerClient:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory, host: docker.DockerClient) -> Iterator[Scenario]:
-    work = tmp_path_factory.mktemp("docker-e2e")
+    yield from cli_scenario(tmp_path_factory, "docker-e2e")
+
+
+def cli_scenario(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Scenario]:
+    """A fast all-in-one and the real client against it; the scenario's cluster is deleted at the
+    end even when a test failed, and the server must then exit 0."""
+    work = tmp_path_factory.mktemp(name)
     os.environ.setdefault("SHELL", "/bin/bash")  # `coe cluster config` reads $SHELL
     transcript = Transcript()
     with running_jeroboam(work / "data", env=FAST) as server:
